@@ -1,0 +1,502 @@
+"""The engine: runs one stream's pipeline under its lease, stage by stage.
+
+Every stage is saved atomically when it finishes; token deltas are coalesced and
+published live, and the partial text is checkpointed about once a second. Transient
+model errors are retried inside the stage; permanent ones fail the stage (and the
+stream, which stays resumable). Cancel closes the model's stream at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from reports import live, pricing
+from reports.broadcast import publisher
+from reports.leases import HeldLease, claim, keeper, release, runner_identity
+from reports.messages import stage_failure_message
+from reports.models import (
+    AttemptStatus,
+    Report,
+    Stage,
+    StageAttempt,
+    StageStatus,
+    StreamingJob,
+    StreamStatus,
+)
+from reports.pipelines import OutputInvalid, Pipeline, StageContext, StageSpec, get_pipeline
+from reports.pipelines.registry import UnknownJobType
+from reports.providers import (
+    CompletionRequest,
+    CompletionStream,
+    PermanentError,
+    ProviderError,
+    TransientError,
+    Usage,
+    get_provider,
+)
+from reports.providers.offline import count_tokens
+from reports.retry import backoff_seconds, max_attempts
+
+logger = logging.getLogger(__name__)
+
+MAX_PARALLEL_STAGES = 4
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class AttemptResult:
+    text: str
+    usage: Usage | None
+
+
+def run_stream(stream_id: Any, *, owner: str | None = None) -> str | None:
+    """Claim and run a stream; returns its final status, or None if another runner has it."""
+    owner = owner or runner_identity()
+    seq = claim(stream_id, owner)
+    if seq is None:
+        return None
+    held = keeper.hold(stream_id)
+    run = StreamRun(stream_id, owner=owner, seq=seq, held=held)
+    try:
+        return run.execute()
+    except Exception:
+        logger.exception("Stream %s stopped on an internal error", stream_id)
+        run.finish_failed("internal", "An internal error stopped this stream.")
+        return StreamStatus.FAILED
+    finally:
+        keeper.drop(stream_id)
+        release(stream_id, owner)
+
+
+class StreamRun:
+    def __init__(self, stream_id: Any, *, owner: str, seq: int, held: HeldLease) -> None:
+        self.stream_id = stream_id
+        self.owner = owner
+        self.seq = seq
+        self.held = held
+        self._seq_lock = threading.Lock()
+        self.stream = StreamingJob.objects.get(pk=stream_id)
+        self.stages: dict[str, Stage] = {s.key: s for s in self.stream.stages.in_order()}
+        self.pipeline: Pipeline | None = None
+
+    # --- events -----------------------------------------------------------------
+    def emit(self, event_type: str, stage: str | None = None, **fields: Any) -> None:
+        """Publish one event with the next ``seq`` (in seq order across stage threads)."""
+        with self._seq_lock:
+            self.seq += 1
+            event: dict[str, Any] = {
+                "type": event_type,
+                "seq": self.seq,
+                "stream_id": str(self.stream_id),
+            }
+            if stage is not None:
+                event["stage"] = stage
+            event.update(fields)
+            html = live.render_event_html(event)
+            publisher.publish(self.stream_id, {"type": "stream.event", "event": event, "html": html})
+
+    def _owned(self) -> Any:
+        return StreamingJob.objects.filter(pk=self.stream_id, lease_owner=self.owner)
+
+    def checkpoint_seq(self) -> None:
+        self._owned().update(seq=self.seq)
+
+    # --- the run ----------------------------------------------------------------
+    def execute(self) -> str:
+        try:
+            self.pipeline = get_pipeline(self.stream.type)
+        except UnknownJobType as exc:
+            self.finish_failed("config", f"{exc}. The app that provides it is not installed.")
+            return StreamStatus.FAILED
+        # Stages a dead runner left running go back to pending (their text is kept
+        # until they run again).
+        Stage.objects.filter(stream_id=self.stream_id, status=StageStatus.RUNNING).update(
+            status=StageStatus.PENDING
+        )
+        for stage in self.stages.values():
+            if stage.status == StageStatus.RUNNING:
+                stage.status = StageStatus.PENDING
+        self._owned().update(error="", error_kind="", finished_at=None)
+        self.emit("stream.progress", status=StreamStatus.RUNNING, progress=self.progress())
+        if self.stream.cancel_requested:
+            self.held.cancel(self.stream.cancel_reason or "user")
+        outcome = self.run_stages()
+        if self.held.lost.is_set():
+            return StreamStatus.RUNNING  # another runner owns it now
+        if outcome == StageStatus.CANCELLED or self.held.cancelled.is_set():
+            return self.finish_cancelled()
+        if outcome == StageStatus.FAILED:
+            failed = next(s for s in self.stages.values() if s.status == StageStatus.FAILED)
+            return self.finish_failed(failed.error_kind, failed.error, stage=failed.key)
+        return self.finish_completed()
+
+    def ready_stages(self, running: set[str]) -> list[str]:
+        done = {k for k, s in self.stages.items() if s.status == StageStatus.COMPLETED}
+        return [
+            key
+            for key, stage in self.stages.items()
+            if stage.status == StageStatus.PENDING
+            and key not in running
+            and set(stage.depends_on) <= done
+        ]
+
+    def run_stages(self) -> str:
+        """Run every ready stage (in parallel where the plan allows) until none is left."""
+        stopped: str = StageStatus.COMPLETED
+        with ThreadPoolExecutor(MAX_PARALLEL_STAGES, thread_name_prefix="stage") as pool:
+            running: dict[Future[str], str] = {}
+            while True:
+                if stopped == StageStatus.COMPLETED and not self.held.cancelled.is_set():
+                    for key in self.ready_stages(set(running.values())):
+                        running[pool.submit(self.run_stage_in_thread, key)] = key
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    result = future.result()
+                    if result != StageStatus.COMPLETED and stopped != StageStatus.CANCELLED:
+                        stopped = result
+        return stopped
+
+    def run_stage_in_thread(self, key: str) -> str:
+        try:
+            return self.run_stage(key)
+        except Exception:
+            logger.exception("Stage %s of %s crashed", key, self.stream_id)
+            self.fail_stage(self.stages[key], "internal", "an internal error stopped it", 0)
+            return StageStatus.FAILED
+        finally:
+            connections.close_all()
+
+    # --- one stage --------------------------------------------------------------
+    def context_for(self, spec: StageSpec) -> StageContext:
+        outputs = {k: self.stages[k].output for k in spec.reads}
+        data = {k: self.stages[k].data for k in spec.reads if self.stages[k].data is not None}
+        return StageContext(self.stream.type, self.stream.input_data, outputs, data)
+
+    def run_stage(self, key: str) -> str:
+        assert self.pipeline is not None
+        stage = self.stages[key]
+        spec = self.pipeline.stage(key)
+        now = timezone.now()
+        Stage.objects.filter(pk=stage.pk).update(
+            status=StageStatus.RUNNING, started_at=now, finished_at=None, output="", data=None,
+            error="", error_kind="",
+        )
+        stage.status, stage.started_at, stage.output = StageStatus.RUNNING, now, ""
+        self._owned().update(current_stage=key)
+        self.emit("stage.started", stage=key, title=stage.title, position=stage.position)
+        context = self.context_for(spec)
+        if spec.build is not None:
+            return self.complete_stage(stage, spec.build(context), None, None, "")
+        try:
+            provider = get_provider()
+            model = self.model_for(spec, provider.default_model)
+            request = CompletionRequest(
+                model=model,
+                system=self.pipeline.render(self.pipeline.system_prompt, context),
+                prompt=self.pipeline.render(spec.prompt, context),
+                max_tokens=spec.max_tokens,
+                json_output=spec.json_output,
+                job_type=self.stream.type,
+                stage_key=key,
+                draft=(lambda: spec.draft(context)) if spec.draft else None,
+            )
+        except ProviderError as exc:
+            return self.fail_stage(stage, exc.kind, exc.message, 0)
+        return self.call_model(stage, spec, provider, request)
+
+    def model_for(self, spec: StageSpec, default: str) -> str:
+        overrides = dict(
+            item.split("=", 1) for item in settings.LLM_STAGE_MODELS.split(",") if "=" in item
+        )
+        return (
+            overrides.get(f"{self.stream.type}:{spec.key}")
+            or spec.model
+            or settings.LLM_MODEL
+            or default
+        )
+
+    def call_model(self, stage: Stage, spec: StageSpec, provider: Any, request: CompletionRequest) -> str:
+        reasks = settings.LLM_INVALID_OUTPUT_REASKS
+        transient_tries = 0
+        while True:
+            if self.held.cancelled.is_set():
+                return self.cancel_stage(stage)
+            attempt = self.start_attempt(stage, request.model)
+            try:
+                result = self.stream_attempt(stage, provider, request)
+            except Cancelled as exc:
+                partial = str(exc.args[0]) if exc.args else ""
+                self.end_attempt(attempt, AttemptStatus.CANCELLED, request, partial, None)
+                return self.cancel_stage(stage, partial)
+            except ProviderError as exc:
+                self.end_attempt(attempt, AttemptStatus.FAILED, request, "", None, exc)
+                transient_tries += 1
+                if not exc.transient or transient_tries >= max_attempts():
+                    return self.fail_stage(stage, exc.kind, exc.message, stage.attempts)
+                delay = backoff_seconds(transient_tries, exc.retry_after)
+                self.emit("stage.retrying", stage=stage.key, attempt=stage.attempts,
+                          error=exc.message, error_kind=exc.kind, delay_s=round(delay, 2))
+                if self.held.cancelled.wait(delay):
+                    return self.cancel_stage(stage)
+                continue
+            try:
+                data = spec.parse(result.text) if spec.parse else None
+            except OutputInvalid as exc:
+                self.end_attempt(attempt, AttemptStatus.FAILED, request, result.text, result.usage,
+                                 ProviderError(str(exc), kind="invalid_output"))
+                if reasks <= 0:
+                    return self.fail_stage(stage, "invalid_output",
+                                           f"the model's answer was not valid: {exc}", stage.attempts)
+                reasks -= 1
+                request = CompletionRequest(
+                    **{**request.__dict__, "prompt": request.prompt + (
+                        f"\n\nYour previous answer was rejected ({exc}). Answer again with "
+                        "exactly the JSON that was asked for and nothing else."
+                    )}
+                )
+                self.emit("stage.retrying", stage=stage.key, attempt=stage.attempts,
+                          error=f"output not valid: {exc}", error_kind="invalid_output", delay_s=0)
+                continue
+            return self.complete_stage(stage, result.text, data, (attempt, request, result.usage),
+                                       request.model)
+
+    def stream_attempt(self, stage: Stage, provider: Any, request: CompletionRequest) -> AttemptResult:
+        """Stream one model call: coalesced deltas out, checkpoints to the database."""
+        completion: CompletionStream = provider.stream(request)
+        self.held.track(completion)
+        parts: list[str] = []
+        pending: list[str] = []
+        offset = 0
+        started = last_publish = last_checkpoint = time.monotonic()
+        try:
+            for delta in completion:
+                if self.held.cancelled.is_set():
+                    break
+                parts.append(delta)
+                pending.append(delta)
+                now = time.monotonic()
+                if now - started > settings.LLM_TOTAL_TIMEOUT_SECONDS:
+                    completion.close()
+                    raise TransientError("The model took longer than the total time limit.",
+                                         kind="timeout")
+                if now - last_publish >= settings.DELTA_COALESCE_SECONDS:
+                    offset = self.publish_delta(stage, pending, offset)
+                    pending, last_publish = [], now
+                if now - last_checkpoint >= settings.CHECKPOINT_SECONDS:
+                    self.checkpoint(stage, "".join(parts), request)
+                    last_checkpoint = now
+        except ProviderError:
+            if self.held.cancelled.is_set():
+                raise Cancelled("".join(parts)) from None
+            raise
+        except Exception as exc:
+            if self.held.cancelled.is_set():
+                raise Cancelled("".join(parts)) from None
+            raise TransientError(f"The model's stream failed ({type(exc).__name__}).",
+                                 kind="stream_cut") from exc
+        finally:
+            self.held.untrack(completion)
+        if self.held.cancelled.is_set():
+            completion.close()
+            raise Cancelled("".join(parts))
+        if pending:
+            self.publish_delta(stage, pending, offset)
+        return AttemptResult("".join(parts), completion.usage)
+
+    def publish_delta(self, stage: Stage, pending: list[str], offset: int) -> int:
+        text = "".join(pending)
+        self.emit("stage.delta", stage=stage.key, text=text, offset=offset)
+        return offset + len(text)
+
+    def checkpoint(self, stage: Stage, text: str, request: CompletionRequest) -> None:
+        Stage.objects.filter(pk=stage.pk).update(output=text)
+        self.checkpoint_seq()
+        self.check_budget(pricing.cost_for(request.model, Usage(
+            count_tokens(request.system + request.prompt), count_tokens(text))))
+
+    def check_budget(self, running_cost: Decimal | None = None) -> None:
+        budget = self.stream.budget_usd
+        if budget is None and settings.STREAM_BUDGET_USD:
+            budget = Decimal(settings.STREAM_BUDGET_USD)
+        if budget is None:
+            return
+        spent = StreamingJob.objects.values_list("cost_usd", flat=True).get(pk=self.stream_id)
+        if spent + (running_cost or 0) >= budget:
+            StreamingJob.objects.filter(pk=self.stream_id).update(
+                cancel_requested=True, cancel_reason="budget"
+            )
+            self.held.cancel("budget")
+
+    # --- saving -----------------------------------------------------------------
+    def start_attempt(self, stage: Stage, model: str) -> StageAttempt:
+        if stage.attempts == 0:
+            Stage.objects.filter(pk=stage.pk).update(cost_usd=Decimal(0))
+        stage.attempts += 1
+        Stage.objects.filter(pk=stage.pk).update(attempts=F("attempts") + 1, model=model)
+        return StageAttempt.objects.create(stage=stage, number=stage.attempts, model=model)
+
+    def end_attempt(
+        self,
+        attempt: StageAttempt,
+        status: str,
+        request: CompletionRequest,
+        text: str,
+        usage: Usage | None,
+        error: ProviderError | None = None,
+        *,
+        stage_update: dict[str, Any] | None = None,
+    ) -> None:
+        """Record how an attempt ended and add what it spent to the stage and stream."""
+        known = usage is not None
+        if usage is None:  # never arrived: estimate it, and say so
+            tokens_in = count_tokens(request.system + request.prompt) if text else 0
+            usage = Usage(tokens_in, count_tokens(text))
+        cost = pricing.cost_for(request.model, usage)
+        with transaction.atomic():
+            StageAttempt.objects.filter(pk=attempt.pk).update(
+                status=status, finished_at=timezone.now(), tokens_in=usage.tokens_in,
+                tokens_out=usage.tokens_out, usage_known=known, cost_usd=cost,
+                error_kind=error.kind if error else "", error=error.message if error else "",
+            )
+            # A stage's cost is the sum of its attempts; one unknown makes it unknown.
+            stage_cost = F("cost_usd") + cost if cost is not None else None
+            Stage.objects.filter(pk=attempt.stage_id).update(
+                tokens_in=F("tokens_in") + usage.tokens_in,
+                tokens_out=F("tokens_out") + usage.tokens_out,
+                cost_usd=stage_cost,
+                **(stage_update or {}),
+            )
+            stream_fields: dict[str, Any] = {
+                "tokens_in": F("tokens_in") + usage.tokens_in,
+                "tokens_out": F("tokens_out") + usage.tokens_out,
+                "cost_usd": F("cost_usd") + (cost or 0),
+            }
+            if cost is None or not known:
+                stream_fields["cost_complete"] = False
+            StreamingJob.objects.filter(pk=self.stream_id).update(**stream_fields)
+        if cost:
+            self.check_budget()
+
+    def complete_stage(
+        self,
+        stage: Stage,
+        text: str,
+        data: Any,
+        attempt_info: tuple[StageAttempt, CompletionRequest, Usage | None] | None,
+        model: str,
+    ) -> str:
+        now = timezone.now()
+        stage.status, stage.output, stage.data, stage.finished_at = (
+            StageStatus.COMPLETED, text, data, now,
+        )
+        update = {"status": StageStatus.COMPLETED, "output": text, "data": data,
+                  "finished_at": now, "error": "", "error_kind": ""}
+        with transaction.atomic():
+            if attempt_info is not None:
+                attempt, request, usage = attempt_info
+                self.end_attempt(attempt, AttemptStatus.SUCCEEDED, request, text, usage,
+                                 stage_update=update)
+            else:
+                Stage.objects.filter(pk=stage.pk).update(**update, cost_usd=Decimal(0))
+            self._owned().update(progress=self.progress(), seq=self.seq + 1)
+        fresh = Stage.objects.get(pk=stage.pk)
+        self.emit("stage.completed", stage=stage.key, tokens_in=fresh.tokens_in,
+                  tokens_out=fresh.tokens_out, duration_s=fresh.duration_s(),
+                  cost_usd=_money(fresh.cost_usd))
+        self.emit("stream.progress", status=StreamStatus.RUNNING, progress=self.progress())
+        return StageStatus.COMPLETED
+
+    def fail_stage(self, stage: Stage, kind: str, detail: str, attempts: int) -> str:
+        message = stage_failure_message(stage.title, kind, detail, attempts)
+        now = timezone.now()
+        stage.status, stage.error_kind, stage.error, stage.finished_at = (
+            StageStatus.FAILED, kind, message, now,
+        )
+        Stage.objects.filter(pk=stage.pk).update(
+            status=StageStatus.FAILED, error_kind=kind, error=message, finished_at=now
+        )
+        self.emit("stage.failed", stage=stage.key, error=message, error_kind=kind)
+        return StageStatus.FAILED
+
+    def cancel_stage(self, stage: Stage, partial: str | None = None) -> str:
+        now = timezone.now()
+        fields: dict[str, Any] = {"status": StageStatus.CANCELLED, "finished_at": now}
+        if partial is not None:
+            fields["output"] = partial
+        Stage.objects.filter(pk=stage.pk).update(**fields)
+        stage.status = StageStatus.CANCELLED
+        self.emit("stage.cancelled", stage=stage.key)
+        return StageStatus.CANCELLED
+
+    def progress(self) -> int:
+        total = sum(s.weight for s in self.stages.values()) or 1.0
+        done = sum(s.weight for s in self.stages.values() if s.status == StageStatus.COMPLETED)
+        return int(round(100 * done / total))
+
+    # --- endings ----------------------------------------------------------------
+    def finish_completed(self) -> str:
+        assert self.pipeline is not None
+        document = self.stages[self.pipeline.stages[-1].key].output
+        now = timezone.now()
+        with transaction.atomic():
+            report, _ = Report.objects.update_or_create(
+                stream_id=self.stream_id,
+                defaults={
+                    "owner_id": self.stream.owner_id,
+                    "job_type": self.stream.type,
+                    "job_id": self.stream.job_id,
+                    "title": self.stream.title or self.stream.input_data.get("title", "Report"),
+                    "markdown": document,
+                },
+            )
+            self._owned().update(
+                status=StreamStatus.COMPLETED, progress=100, finished_at=now, current_stage="",
+                seq=self.seq + 1, cancel_requested=False,
+            )
+        self.emit("stream.completed", status=StreamStatus.COMPLETED, progress=100,
+                  report_id=str(report.pk))
+        return StreamStatus.COMPLETED
+
+    def finish_failed(self, kind: str, message: str, stage: str | None = None) -> str:
+        self._owned().update(
+            status=StreamStatus.FAILED, error_kind=kind, error=message,
+            finished_at=timezone.now(), seq=self.seq + 1,
+        )
+        self.emit("stream.failed", status=StreamStatus.FAILED, error=message, error_kind=kind,
+                  failed_stage=stage)
+        return StreamStatus.FAILED
+
+    def finish_cancelled(self) -> str:
+        reason = self.held.cancel_reason or "user"
+        message = (
+            "Cancelled: the stream reached its cost budget."
+            if reason == "budget" else "Cancelled. Resume to continue from the first unfinished stage."
+        )
+        self._owned().update(
+            status=StreamStatus.CANCELLED, finished_at=timezone.now(), seq=self.seq + 1,
+            cancel_requested=False, error_kind="budget" if reason == "budget" else "",
+            error=message if reason == "budget" else "", cancel_reason=reason,
+        )
+        self.emit("stream.cancelled", status=StreamStatus.CANCELLED, reason=reason)
+        return StreamStatus.CANCELLED
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.6f}"

@@ -1,0 +1,160 @@
+"""Who runs a stream: a lease claimed with a conditional UPDATE and kept alive by a
+per-process heartbeat thread, which also notices cancel requests and lost leases."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from reports.models import ACTIVE_STATUSES, StreamingJob, StreamStatus
+
+logger = logging.getLogger(__name__)
+
+# A new runner continues ``seq`` this far past the last checkpoint, so its events
+# always follow whatever a dead runner published after its last checkpoint.
+SEQ_GAP_ON_CLAIM = 1000
+
+_identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def runner_identity() -> str:
+    return _identity
+
+
+def claim(stream_id: Any, owner: str) -> int | None:
+    """Take the stream if nobody holds a live lease on it; return its ``seq`` or None."""
+    now = timezone.now()
+    claimed = (
+        StreamingJob.objects.filter(pk=stream_id, status__in=ACTIVE_STATUSES)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=settings.LEASE_TTL_SECONDS),
+            heartbeat_at=now,
+            status=StreamStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), Value(now)),
+            runs=F("runs") + 1,
+            seq=F("seq") + SEQ_GAP_ON_CLAIM,
+        )
+    )
+    if not claimed:
+        return None
+    seq: int = StreamingJob.objects.values_list("seq", flat=True).get(pk=stream_id)
+    return seq
+
+
+def release(stream_id: Any, owner: str) -> None:
+    StreamingJob.objects.filter(pk=stream_id, lease_owner=owner).update(
+        lease_owner="", lease_expires_at=None
+    )
+
+
+@dataclass
+class HeldLease:
+    """A stream this process runs: its cancel flag and the model streams to close."""
+
+    stream_id: str
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)
+    cancel_reason: str = ""
+    _closers: set[Any] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def track(self, completion: Any) -> None:
+        with self._lock:
+            self._closers.add(completion)
+        if self.cancelled.is_set():
+            completion.close()
+
+    def untrack(self, completion: Any) -> None:
+        with self._lock:
+            self._closers.discard(completion)
+
+    def cancel(self, reason: str = "user") -> None:
+        """Stop now: set the flag and close every open model stream of this run."""
+        if not self.cancel_reason:
+            self.cancel_reason = reason
+        self.cancelled.set()
+        with self._lock:
+            closers = list(self._closers)
+        for completion in closers:
+            try:
+                completion.close()
+            except Exception:  # closing a broken stream must not stop the others
+                logger.exception("Closing a model stream failed")
+
+
+class LeaseKeeper:
+    """One thread per process renews the leases it holds and watches for cancels."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._held: dict[str, HeldLease] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    def hold(self, stream_id: Any) -> HeldLease:
+        held = HeldLease(str(stream_id))
+        with self._lock:
+            self._held[held.stream_id] = held
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+                self._thread.start()
+        return held
+
+    def drop(self, stream_id: Any) -> None:
+        with self._lock:
+            self._held.pop(str(stream_id), None)
+
+    def get(self, stream_id: Any) -> HeldLease | None:
+        with self._lock:
+            return self._held.get(str(stream_id))
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(settings.LEASE_HEARTBEAT_SECONDS)
+            self._wake.clear()
+            with self._lock:
+                held = dict(self._held)
+            if not held:
+                continue
+            try:
+                self.renew(held)
+            except Exception:
+                logger.exception("Lease heartbeat failed")
+                close_old_connections()
+            finally:
+                connections.close_all()
+
+    def renew(self, held: dict[str, HeldLease]) -> None:
+        now = timezone.now()
+        StreamingJob.objects.filter(pk__in=list(held), lease_owner=self.owner).update(
+            lease_expires_at=now + timedelta(seconds=settings.LEASE_TTL_SECONDS),
+            heartbeat_at=now,
+        )
+        rows = StreamingJob.objects.filter(pk__in=list(held)).values_list(
+            "pk", "lease_owner", "cancel_requested", "cancel_reason"
+        )
+        for pk, lease_owner, cancel_requested, reason in rows:
+            lease = held[str(pk)]
+            if lease_owner != self.owner:
+                lease.lost.set()
+                lease.cancel("lease_lost")
+            elif cancel_requested:
+                lease.cancel(reason or "user")
+
+
+keeper = LeaseKeeper(runner_identity())

@@ -1,0 +1,22 @@
+"""What a person reads when a stage fails: what, why, what to do next."""
+
+from __future__ import annotations
+
+ADVICE = {
+    "rate_limited": "The model's provider is rate limiting us. Resume in a minute or two.",
+    "server_error": "The model's provider had a server error. Resume to try again.",
+    "timeout": "The model stopped answering in time. Resume to try again.",
+    "stream_cut": "The connection to the model dropped. Resume to try again.",
+    "auth": "The API key was refused. An administrator must fix the key, then Resume.",
+    "bad_request": "The model rejected the request. Check the model name and inputs, then Resume.",
+    "invalid_output": "The model's answer did not have the expected shape. Retry this stage.",
+    "config": "The site's model settings are wrong. An administrator must fix them, then Resume.",
+    "internal": "Something went wrong on our side. Your finished stages are saved; Resume.",
+    "budget": "The stream reached its cost budget. Raise the budget, then Resume.",
+}
+
+
+def stage_failure_message(title: str, kind: str, detail: str, attempts: int) -> str:
+    tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
+    advice = ADVICE.get(kind, "Resume to try again.")
+    return f"{title} failed{tries}: {detail.rstrip('.')}. {advice}"

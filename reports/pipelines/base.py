@@ -1,0 +1,139 @@
+"""How a pipeline is declared: stage specs, what a stage sees, how output is checked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.template import Context, Engine
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from reports.models import BaseJob
+
+
+class OutputInvalid(Exception):
+    """The model's output does not have the shape the stage asked for."""
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage sees: the job's inputs and the outputs of the stages it reads."""
+
+    job_type: str
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, str]
+    data: Mapping[str, Any]
+
+    def as_template_context(self) -> dict[str, Any]:
+        return {"input": self.inputs, "outputs": self.outputs, "data": self.data}
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    key: str
+    title: str
+    # A prompt template (path relative to the pipeline's prompt folder). Empty for a
+    # stage that is built without a model call (assembly).
+    prompt: str = ""
+    reads: tuple[str, ...] = ()
+    weight: float = 1.0
+    max_tokens: int = 1200
+    # A model for this stage only ("" = the site's model); settings can override.
+    model: str = ""
+    json_output: bool = False
+    # Validates the text and returns its parsed data (raise OutputInvalid).
+    parse: Callable[[str], Any] | None = None
+    # The offline provider's text for this stage, composed from the context.
+    draft: Callable[[StageContext], str] | None = None
+    # Builds the stage's text without a model (assembly).
+    build: Callable[[StageContext], str] | None = None
+
+    @property
+    def calls_model(self) -> bool:
+        return self.build is None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    type: str
+    title: str
+    job_model: type[BaseJob]
+    input_schema: type[BaseModel]
+    stages: tuple[StageSpec, ...]
+    prompt_dir: Path
+    system_prompt: str = "system.txt"
+    description: str = ""
+    _engine: list[Engine] = field(default_factory=list, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        keys = [spec.key for spec in self.stages]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"Pipeline {self.type!r} has duplicate stage keys")
+        for position, spec in enumerate(self.stages):
+            unknown = [key for key in spec.reads if key not in keys[:position]]
+            if unknown:
+                raise ValueError(f"Stage {spec.key!r} reads {unknown}, not earlier stages")
+
+    def stage(self, key: str) -> StageSpec:
+        for spec in self.stages:
+            if spec.key == key:
+                return spec
+        raise KeyError(key)
+
+    def dependants(self, key: str) -> set[str]:
+        """Every stage that reads ``key``, directly or through other stages."""
+        found: set[str] = set()
+        for spec in self.stages:
+            if key in spec.reads or found.intersection(spec.reads):
+                found.add(spec.key)
+        return found
+
+    @property
+    def engine(self) -> Engine:
+        if not self._engine:
+            self._engine.append(Engine(dirs=[str(self.prompt_dir)], autoescape=False))
+        return self._engine[0]
+
+    def render(self, template_name: str, context: StageContext) -> str:
+        template = self.engine.get_template(template_name)
+        return template.render(Context(context.as_template_context(), autoescape=False)).strip()
+
+
+def parse_json_object(text: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Parse a JSON object (a fenced code block is fine) that has ``required`` keys."""
+    value = _loads(text)
+    if not isinstance(value, dict):
+        raise OutputInvalid("expected a JSON object")
+    missing = [key for key in required if key not in value]
+    if missing:
+        raise OutputInvalid(f"the JSON object lacks {', '.join(missing)}")
+    return value
+
+
+def parse_json_list(text: str, item_keys: tuple[str, ...] = (), min_items: int = 1) -> list[Any]:
+    """Parse a JSON list of objects with ``item_keys`` (or an object holding one list)."""
+    value = _loads(text)
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    if not isinstance(value, list) or len(value) < min_items:
+        raise OutputInvalid(f"expected a JSON list of at least {min_items} items")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or any(key not in item for key in item_keys):
+            raise OutputInvalid(f"item {index + 1} must be an object with {', '.join(item_keys)}")
+    return value
+
+
+def _loads(text: str) -> Any:
+    cleaned = text.strip()
+    if cleaned.startswith("```"):
+        cleaned = cleaned.split("\n", 1)[1] if "\n" in cleaned else ""
+        cleaned = cleaned.rsplit("```", 1)[0]
+    try:
+        return json.loads(cleaned)
+    except json.JSONDecodeError as exc:
+        raise OutputInvalid(f"not valid JSON ({exc.msg} at line {exc.lineno})") from exc

@@ -1,0 +1,151 @@
+"""The offline provider: deterministic text, no network, streamed at a set rate.
+
+It streams each stage's *draft* (composed from the inputs and earlier stages by the
+pipeline) so the whole product works without a model. ``OFFLINE_FAULTS`` injects
+failures for demos and tests: a comma-separated list of ``stage:fault[:n]`` where
+fault is ``429``, ``500``, ``cut`` (stream dropped half-way), ``timeout``, ``auth``,
+``badrequest`` or ``invalid`` (malformed output), each the first ``n`` times (default
+1), or ``slow`` (stream ``n`` times slower).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from reports.providers.base import (
+    CompletionRequest,
+    CompletionStream,
+    PermanentError,
+    Provider,
+    TransientError,
+    Usage,
+)
+
+TOKEN_RE = re.compile(r"\S+\s*|\s+")
+TICK_SECONDS = 0.05
+
+
+def count_tokens(text: str) -> int:
+    """A rough token count (about four characters a token), the same everywhere."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+@dataclass
+class Fault:
+    stage: str
+    kind: str
+    count: int
+
+
+def parse_faults(spec: str) -> list[Fault]:
+    """Parse ``OFFLINE_FAULTS``; raises ValueError with a readable message."""
+    faults = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or not parts[0]:
+            raise ValueError(f"OFFLINE_FAULTS item {item!r} is not 'stage:fault[:n]'")
+        stage, kind = parts[0], parts[1]
+        if kind not in {"429", "500", "cut", "timeout", "auth", "badrequest", "invalid", "slow"}:
+            raise ValueError(f"OFFLINE_FAULTS: unknown fault {kind!r} in {item!r}")
+        count = int(parts[2]) if len(parts) == 3 else 1
+        faults.append(Fault(stage, kind, count))
+    return faults
+
+
+class OfflineStream(CompletionStream):
+    def __init__(self, text: str, *, tokens_in: int, rate: float, cut_after: int | None = None):
+        self._text = text
+        self._tokens_in = tokens_in
+        self._rate = rate
+        self._cut_after = cut_after
+        self._closed = threading.Event()
+        self.model = "offline"
+
+    def __iter__(self) -> Iterator[str]:
+        tokens = TOKEN_RE.findall(self._text)
+        per_tick = max(1, round(self._rate * TICK_SECONDS))
+        sent = 0
+        for start in range(0, len(tokens), per_tick):
+            if self._closed.wait(TICK_SECONDS):
+                return
+            if self._cut_after is not None and sent >= self._cut_after:
+                raise TransientError(
+                    "The model's stream was cut off mid-way.", kind="stream_cut"
+                )
+            chunk = tokens[start : start + per_tick]
+            sent += len(chunk)
+            yield "".join(chunk)
+        self.usage = Usage(self._tokens_in, count_tokens(self._text))
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+class OfflineProvider(Provider):
+    name = "offline"
+    default_model = "offline"
+
+    def __init__(self, *, rate: float, faults: list[Fault] | None = None):
+        self.rate = rate
+        self.faults = faults or []
+        self._fired: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls) -> OfflineProvider:
+        return cls(
+            rate=settings.OFFLINE_TOKENS_PER_SECOND, faults=parse_faults(settings.OFFLINE_FAULTS)
+        )
+
+    def configuration_errors(self) -> list[str]:
+        try:
+            parse_faults(settings.OFFLINE_FAULTS)
+        except ValueError as exc:
+            return [str(exc)]
+        return []
+
+    def _take_fault(self, stage: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.stage != stage:
+                    continue
+                if fault.kind == "slow":
+                    return fault
+                fired = self._fired.get((stage, fault.kind), 0)
+                if fired < fault.count:
+                    self._fired[(stage, fault.kind)] = fired + 1
+                    return fault
+        return None
+
+    def stream(self, request: CompletionRequest) -> CompletionStream:
+        text = request.draft() if request.draft else "(offline model: no draft for this stage)"
+        tokens_in = count_tokens(request.system) + count_tokens(request.prompt)
+        rate = self.rate
+        fault = self._take_fault(request.stage_key)
+        if fault is not None:
+            if fault.kind == "429":
+                raise TransientError(
+                    "The model is rate limited (429).", kind="rate_limited", retry_after=1.0
+                )
+            if fault.kind == "500":
+                raise TransientError("The model's server failed (500).", kind="server_error")
+            if fault.kind == "timeout":
+                raise TransientError("The model did not answer in time.", kind="timeout")
+            if fault.kind == "auth":
+                raise PermanentError("The model refused the API key (401).", kind="auth")
+            if fault.kind == "badrequest":
+                raise PermanentError("The model rejected the request (400).", kind="bad_request")
+            if fault.kind == "invalid":
+                text = "This is not the JSON that was asked for."
+            if fault.kind == "slow":
+                rate = rate / max(1, fault.count)
+            if fault.kind == "cut":
+                return OfflineStream(
+                    text, tokens_in=tokens_in, rate=rate, cut_after=len(TOKEN_RE.findall(text)) // 2
+                )
+        return OfflineStream(text, tokens_in=tokens_in, rate=rate)

@@ -1,0 +1,79 @@
+"""Which provider the site uses: ``LLM_PROVIDER``, or an override (tests, demos)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+
+from reports.providers.base import PermanentError, Provider
+
+_factories: dict[str, Callable[[], Provider]] = {}
+_override: Provider | None = None
+_cache: dict[str, Provider] = {}
+_lock = threading.Lock()
+
+
+def register_provider(name: str, factory: Callable[[], Provider]) -> None:
+    _factories[name] = factory
+
+
+def provider_names() -> list[str]:
+    _load_builtins()
+    return sorted(_factories)
+
+
+def get_provider() -> Provider:
+    """The provider to call now; raises ``PermanentError`` when misconfigured."""
+    if _override is not None:
+        return _override
+    _load_builtins()
+    name = settings.LLM_PROVIDER
+    with _lock:
+        if name not in _cache:
+            factory = _factories.get(name)
+            if factory is None:
+                raise PermanentError(
+                    f"Unknown LLM_PROVIDER {name!r}. Use one of: {', '.join(sorted(_factories))}.",
+                    kind="config",
+                )
+            _cache[name] = factory()
+        return _cache[name]
+
+
+def reset_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+@contextmanager
+def override_provider(provider: Provider) -> Iterator[Provider]:
+    """Use ``provider`` for every stage while the block runs (tests, benchmarks)."""
+    global _override
+    previous, _override = _override, provider
+    try:
+        yield provider
+    finally:
+        _override = previous
+
+
+def _load_builtins() -> None:
+    if "offline" in _factories:
+        return
+    from reports.providers.offline import OfflineProvider
+
+    register_provider("offline", OfflineProvider.from_settings)
+    try:
+        from reports.providers.openai_provider import OpenAIProvider
+
+        register_provider("openai", OpenAIProvider.from_settings)
+    except ImportError:  # pragma: no cover - the module ships with the project
+        pass
+    try:
+        from reports.providers.anthropic_provider import AnthropicProvider
+
+        register_provider("anthropic", AnthropicProvider.from_settings)
+    except ImportError:  # pragma: no cover
+        pass

@@ -1,0 +1,19 @@
+"""Celery tasks: thin adapters over the engine (distributed mode)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from reports import engine, services
+
+
+@shared_task(name="reports.tasks.run_stream", acks_late=True, ignore_result=True)
+def run_stream_task(stream_id: str) -> str | None:
+    """Run a stream; a duplicate or redelivered task finds the lease taken and returns."""
+    return engine.run_stream(stream_id)
+
+
+@shared_task(name="reports.tasks.sweep_stale_streams", ignore_result=True)
+def sweep_stale_streams() -> int:
+    """Beat: re-enqueue streams whose worker died."""
+    return len(services.sweep_stale_streams())

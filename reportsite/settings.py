@@ -1,0 +1,263 @@
+"""Settings, all from the environment (one file, no production-only branches).
+
+Embedded default (``REDIS_URL`` unset): SQLite, in-memory channel layer, runs in a
+thread pool inside the web process. Distributed (``REDIS_URL`` set): Celery workers,
+the Redis channel layer and ``DATABASE_URL`` (PostgreSQL in production).
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+
+# Lets admin and form classes be subscripted for mypy (ModelAdmin[Model]).
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a boolean environment variable ("1", "true", "yes", "on" are true)."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+DEBUG = env_bool("DEBUG", default=False)
+# Without SECRET_KEY a development key is used; set one in production.
+SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-insecure-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "django_htmx",
+    "template_partials",
+    "reports",
+    "starmap",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "reportsite.urls"
+ASGI_APPLICATION = "reportsite.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Runner threads write while the web thread reads: WAL and a busy timeout keep
+    # SQLite from answering "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # Browser and subprocess tests need a file-backed test database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("TEST_SQLITE_NAME", str(BASE_DIR / "test-db.sqlite3"))
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "reports:job_list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves static files from the apps directly: no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+
+# Request bodies: generous for long briefs, small enough to refuse abuse.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Live updates and runners ---------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # Deltas are coalesced (~10 messages/s per running stage), so 1,000
+                # leaves a slow watcher 100 s before anything is dropped; a gap is
+                # repaired with a snapshot anyway.
+                "capacity": 1000,
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000, "expiry": 60},
+        }
+    }
+
+# "embedded": a thread pool in the web process; "celery": Celery workers.
+STREAM_RUNNER = os.environ.get("STREAM_RUNNER", "celery" if REDIS_URL else "embedded")
+# Threads of the embedded runner's pool (streams running at once per web process).
+EMBEDDED_RUNNER_THREADS = int(os.environ.get("EMBEDDED_RUNNER_THREADS", "16"))
+# A runner renews its lease every LEASE_HEARTBEAT_SECONDS; a lease not renewed for
+# LEASE_TTL_SECONDS is expired and the stream is recovered by the sweeper.
+LEASE_TTL_SECONDS = env_float("LEASE_TTL_SECONDS", 15.0)
+LEASE_HEARTBEAT_SECONDS = env_float("LEASE_HEARTBEAT_SECONDS", 1.0)
+SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 5.0)
+# How often token deltas are published and partial text checkpointed.
+DELTA_COALESCE_SECONDS = env_float("DELTA_COALESCE_SECONDS", 0.1)
+CHECKPOINT_SECONDS = env_float("CHECKPOINT_SECONDS", 1.0)
+
+# --- Celery (distributed mode) -------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# A stream's task runs for minutes; an unacked task is redelivered after this long.
+# The lease (not the broker) decides who runs a stream, so a redelivery is harmless;
+# the sweeper re-enqueues streams whose worker died long before this expires.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-streams": {
+        "task": "reports.tasks.sweep_stale_streams",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+    },
+}
+
+# --- Language models -------------------------------------------------------------
+LLM_PROVIDER = os.environ.get("LLM_PROVIDER", "offline")
+LLM_MODEL = os.environ.get("LLM_MODEL", "")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
+ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "")
+# Offline provider: tokens per second it streams at (a whole report in ~10-20 s).
+OFFLINE_TOKENS_PER_SECOND = env_float("OFFLINE_TOKENS_PER_SECOND", 90.0)
+# Fault injection for demos, e.g. "outline:429:2,section_drafts:cut:1,summary:slow:5".
+OFFLINE_FAULTS = os.environ.get("OFFLINE_FAULTS", "")
+# Retry policy for transient provider errors (429, 5xx, timeouts, cut streams).
+LLM_MAX_ATTEMPTS = int(os.environ.get("LLM_MAX_ATTEMPTS", "4"))
+LLM_BACKOFF_BASE_SECONDS = env_float("LLM_BACKOFF_BASE_SECONDS", 1.0)
+LLM_BACKOFF_MAX_SECONDS = env_float("LLM_BACKOFF_MAX_SECONDS", 30.0)
+# How many times a stage whose output fails validation is re-asked.
+LLM_INVALID_OUTPUT_REASKS = int(os.environ.get("LLM_INVALID_OUTPUT_REASKS", "1"))
+LLM_CONNECT_TIMEOUT_SECONDS = env_float("LLM_CONNECT_TIMEOUT_SECONDS", 10.0)
+LLM_FIRST_TOKEN_TIMEOUT_SECONDS = env_float("LLM_FIRST_TOKEN_TIMEOUT_SECONDS", 60.0)
+LLM_IDLE_TIMEOUT_SECONDS = env_float("LLM_IDLE_TIMEOUT_SECONDS", 30.0)
+LLM_TOTAL_TIMEOUT_SECONDS = env_float("LLM_TOTAL_TIMEOUT_SECONDS", 600.0)
+# Per-stage model overrides: "report:outline=gpt-4o-mini,starmap:risks=gpt-4o".
+LLM_STAGE_MODELS = os.environ.get("LLM_STAGE_MODELS", "")
+
+# USD per million tokens (input, output). Add a model by adding a line; a model that
+# is not here shows its cost as unknown, never as zero.
+LLM_PRICING: dict[str, tuple[Decimal, Decimal]] = {
+    "offline": (Decimal("0"), Decimal("0")),
+    "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
+    "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
+    "gpt-4.1": (Decimal("2.00"), Decimal("8.00")),
+    "gpt-4.1-mini": (Decimal("0.40"), Decimal("1.60")),
+    "gpt-4.1-nano": (Decimal("0.10"), Decimal("0.40")),
+    "claude-sonnet-4-5": (Decimal("3.00"), Decimal("15.00")),
+    "claude-haiku-4-5": (Decimal("1.00"), Decimal("5.00")),
+    "claude-opus-4-1": (Decimal("15.00"), Decimal("75.00")),
+}
+# Budget per stream in USD (empty: none); a job may override it.
+STREAM_BUDGET_USD = os.environ.get("STREAM_BUDGET_USD", "")
+
+# --- Input limits (documented in the README) -------------------------------------
+JOB_TITLE_MAX_LENGTH = 200
+JOB_FIELD_MAX_LENGTH = 4000
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "anthropic": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

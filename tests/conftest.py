@@ -1,0 +1,107 @@
+"""Shared fixtures: users, a fake provider, a stream factory, and real-service guards."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from reports.providers import override_provider
+from reports.providers.fake import FakeProvider
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+REPORT_INPUT = {
+    "title": "Customer retention plan",
+    "client": "Acme Ltd",
+    "objective": "Reduce customer churn by 20% within a year. Start with onboarding.",
+    "audience": "the board",
+    "context_notes": "Churn rose from 8% to 12% after the price change in March.",
+    "constraints": "No new hires this year.",
+}
+
+
+@pytest.fixture(autouse=True)
+def _manual_runner(settings: Any) -> None:
+    """Tests run streams themselves (engine.run_stream) unless they say otherwise."""
+    settings.STREAM_RUNNER = "manual"
+    settings.LLM_BACKOFF_BASE_SECONDS = 0.01
+    settings.LLM_BACKOFF_MAX_SECONDS = 0.05
+    settings.LEASE_HEARTBEAT_SECONDS = 0.2
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[FakeProvider]:
+    """A provider that replays each stage's draft and records every call in ``history``."""
+    provider = FakeProvider()
+    with override_provider(provider):
+        yield provider
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    return User.objects.create_user("alice", "alice@example.com", "correct-horse-battery")
+
+
+@pytest.fixture
+def other_user(db: None) -> User:
+    return User.objects.create_user("mallory", "mallory@example.com", "correct-horse-battery")
+
+
+@pytest.fixture
+def staff_user(db: None) -> User:
+    return User.objects.create_user("sam", "sam@example.com", "correct-horse-battery", is_staff=True)
+
+
+@pytest.fixture
+def report_input() -> dict[str, str]:
+    return dict(REPORT_INPUT)
+
+
+@pytest.fixture
+def make_stream(user: User) -> Callable[..., Any]:
+    """Create a client-report stream (and its job) for ``user``."""
+    from reports.services import create_streaming_job
+
+    def make(owner: User | None = None, **overrides: Any) -> Any:
+        stream, _ = create_streaming_job(
+            user=owner or user, type="report", input_data={**REPORT_INPUT, **overrides}
+        )
+        return stream
+
+    return make
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``condition`` until it is truthy (returned) or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def service_available(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip locally when a service is missing; under CI=true a missing service fails."""
+    if service_available(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if CI:
+        pytest.fail(message + " (CI=true: services are required)")
+    pytest.skip(message)
