@@ -106,7 +106,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # Browser and subprocess tests need a file-backed test database.
     DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("TEST_SQLITE_NAME", str(BASE_DIR / "test-db.sqlite3"))
+        # One file per test run, so parallel runs never share a database.
+        "NAME": os.environ.get("TEST_SQLITE_NAME", f"/tmp/reportsite-test-{os.getpid()}.sqlite3")
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
