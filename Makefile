@@ -26,6 +26,23 @@ run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) reportsite.asgi:application
 
+# Distributed mode: Daphne, a Celery worker (threads) and beat from the Procfile, with
+# Redis and PostgreSQL (the database is created if it does not exist).
+REDIS_URL ?= redis://127.0.0.1:6379/0
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/reportsite
+run-distributed: install
+	$(UV) pip install --quiet --python $(PY) -e '.[distributed]'
+	DATABASE_URL=$(DATABASE_URL) $(PY) -c 'import os, psycopg; from urllib.parse import urlsplit; \
+	u = urlsplit(os.environ["DATABASE_URL"]); name = u.path.lstrip("/"); \
+	admin = u._replace(path="/postgres").geturl(); \
+	c = psycopg.connect(admin, autocommit=True); \
+	exists = c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone(); \
+	exists or c.execute(f"CREATE DATABASE \"{name}\"")'
+	REDIS_URL=$(REDIS_URL) DATABASE_URL=$(DATABASE_URL) $(PY) manage.py migrate --noinput
+	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops web, worker and beat)"
+	PATH=$(VENV)/bin:$$PATH REDIS_URL=$(REDIS_URL) DATABASE_URL=$(DATABASE_URL) HOST=$(HOST) \
+		$(VENV)/bin/honcho start -p $(PORT)
+
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .

@@ -1,6 +1,7 @@
 """The JSON API (django-ninja): ``/api/``, schema at ``/api/openapi.json``.
 
-Session auth with CSRF for unsafe methods. Errors are JSON with a 4xx status:
+Session auth with CSRF for unsafe methods, or ``Authorization: Bearer <token>``
+(``manage.py create_api_token <username>``). Errors are JSON with a 4xx status:
 ``{"error": code, "message": text, "details": ...}``.
 """
 
@@ -9,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import django_auth
 
 from reports import services
+from reports.auth import BearerToken
 from reports.pipelines import all_pipelines
 from reports.rendering import render_markdown
 from reports.selectors import (
@@ -30,7 +32,8 @@ api = NinjaAPI(
     title="Reportsite API",
     version="1",
     description="Generate reports stage by stage and follow them live.",
-    auth=django_auth,
+    # A bearer token first: the session check would demand a CSRF token of it.
+    auth=[BearerToken(), django_auth],
     urls_namespace="api",
 )
 
@@ -50,6 +53,8 @@ class StageOut(Schema):
     started_at: str | None
     finished_at: str | None
     duration_s: float | None
+    # Running past its historical p95 ("taking longer than usual").
+    slow: bool = False
 
 
 class StageDetailOut(StageOut):
@@ -125,7 +130,9 @@ class ErrorOut(Schema):
     details: Any = None
 
 
-def error(request: HttpRequest, status: int, code: str, message: str, details: Any = None) -> HttpResponse:
+def error(
+    request: HttpRequest, status: int, code: str, message: str, details: Any = None
+) -> HttpResponse:
     return api.create_response(
         request, {"error": code, "message": message, "details": details}, status=status
     )
@@ -155,8 +162,13 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error(request, exc.status_code, "error", str(exc))
 
 
+def _user(request: HttpRequest) -> Any:
+    """Whoever the authenticator accepted (session user or token owner)."""
+    return getattr(request, "auth", None) or request.user
+
+
 def _stream(request: HttpRequest, stream_id: str) -> Any:
-    stream = stream_for_user(stream_id, request.user)
+    stream = stream_for_user(stream_id, _user(request))
     if stream is None:
         raise services.NotFound(f"No stream {stream_id}.")
     return stream
@@ -171,8 +183,15 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
             "title": pipeline.title,
             "description": pipeline.description,
             "stages": [
-                {"key": s.key, "title": s.title, "position": i, "reads": list(s.reads),
-                 "weight": s.weight, "json_output": s.json_output, "calls_model": s.calls_model}
+                {
+                    "key": s.key,
+                    "title": s.title,
+                    "position": i,
+                    "reads": list(s.reads),
+                    "weight": s.weight,
+                    "json_output": s.json_output,
+                    "calls_model": s.calls_model,
+                }
                 for i, s in enumerate(pipeline.stages)
             ],
             "input_schema": pipeline.input_schema.model_json_schema(),
@@ -181,16 +200,19 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-@api.post("/streams/", response={200: SnapshotOut, 201: SnapshotOut, 404: ErrorOut, 422: ErrorOut},
-          tags=["streams"])
-def create_stream(request: HttpRequest, payload: StreamIn) -> tuple[int, dict[str, Any]]:
+@api.post(
+    "/streams/",
+    response={200: SnapshotOut, 201: SnapshotOut, 404: ErrorOut, 422: ErrorOut},
+    tags=["streams"],
+)
+def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, Any]]:
     """Start generating: 201 and a snapshot, or 200 and the job's active stream."""
     if payload.job_id is None and payload.input_data is None:
         raise services.InvalidInput("Give a job_id, or input_data to create a job from.")
     stream, created = services.create_streaming_job(
-        job_id=payload.job_id, user=request.user, type=payload.type, input_data=payload.input_data
+        job_id=payload.job_id, user=_user(request), type=payload.type, input_data=payload.input_data
     )
-    return (201 if created else 200), stream_snapshot(stream)
+    return Status(201 if created else 200, stream_snapshot(stream))
 
 
 @api.get("/streams/{stream_id}/", response={200: SnapshotOut, 404: ErrorOut}, tags=["streams"])
@@ -199,8 +221,11 @@ def get_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     return stream_snapshot(_stream(request, stream_id))
 
 
-@api.get("/streams/{stream_id}/stages/{key}/", response={200: StageDetailOut, 404: ErrorOut},
-         tags=["streams"])
+@api.get(
+    "/streams/{stream_id}/stages/{key}/",
+    response={200: StageDetailOut, 404: ErrorOut},
+    tags=["streams"],
+)
 def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
     """One stage in full: its snapshot fields plus ``output`` (text so far) and ``data``."""
     stage = _stream(request, stream_id).stages.filter(key=key).first()
@@ -209,31 +234,38 @@ def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
     return stage_detail(stage)
 
 
-@api.post("/streams/{stream_id}/resume/", response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut},
-          tags=["streams"])
+@api.post(
+    "/streams/{stream_id}/resume/",
+    response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut},
+    tags=["streams"],
+)
 def resume_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     """Continue from the first unfinished stage; completed stages are kept."""
-    return stream_snapshot(services.resume_job(stream_id=stream_id, user=request.user))
+    return stream_snapshot(services.resume_job(stream_id=stream_id, user=_user(request)))
 
 
-@api.post("/streams/{stream_id}/cancel/", response={200: SnapshotOut, 404: ErrorOut},
-          tags=["streams"])
+@api.post(
+    "/streams/{stream_id}/cancel/", response={200: SnapshotOut, 404: ErrorOut}, tags=["streams"]
+)
 def cancel_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     """Stop now; the running stage keeps its partial text and the stream can be resumed."""
-    return stream_snapshot(services.cancel_job(stream_id=stream_id, user=request.user))
+    return stream_snapshot(services.cancel_job(stream_id=stream_id, user=_user(request)))
 
 
-@api.post("/streams/{stream_id}/stages/{key}/retry/",
-          response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut}, tags=["streams"])
+@api.post(
+    "/streams/{stream_id}/stages/{key}/retry/",
+    response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut},
+    tags=["streams"],
+)
 def retry_stream_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
     """Run one stage again, with the stages that read it; keep the rest."""
-    return stream_snapshot(services.retry_stage(stream_id=stream_id, key=key, user=request.user))
+    return stream_snapshot(services.retry_stage(stream_id=stream_id, key=key, user=_user(request)))
 
 
 @api.get("/reports/{report_id}/", response={200: ReportOut, 404: ErrorOut}, tags=["reports"])
 def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
     """An assembled report: Markdown and sanitized HTML."""
-    report = report_for_user(report_id, request.user)
+    report = report_for_user(report_id, _user(request))
     if report is None:
         raise services.NotFound(f"No report {report_id}.")
     return {

@@ -17,14 +17,17 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from reports import live
 from reports.broadcast import publisher
-from reports.models import Stage, StageStatus, StreamingJob, stream_group
+from reports.deltas import follow_text
+from reports.models import ACTIVE_STATUSES, Stage, StageStatus, StreamingJob, stream_group
 from reports.selectors import parse_uuid, stream_snapshot
 
 logger = logging.getLogger(__name__)
 
+FINAL_EVENTS = {"stream.completed", "stream.failed", "stream.cancelled"}
 FORBIDDEN = 4403
 MAX_STREAMS_PER_SOCKET = 100
 
@@ -35,10 +38,16 @@ class Watch:
 
     last_seq: int | None = None
     text_len: dict[str, int] = field(default_factory=dict)
+    # Whether the client last saw the stream active, and when it last heard of it.
+    active: bool = True
+    heard_at: float = 0.0
 
 
 class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
     """Shared by both consumers: subscriptions, ownership, ordering and repair."""
+
+    # Whether the snapshot carries the running stages' text (HTML does, JSON does not).
+    snapshot_has_text = True
 
     async def connect(self) -> None:
         self.watches: dict[str, Watch] = {}
@@ -59,8 +68,12 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         await self.accept()
         for stream_id in allowed:
             await self.watch(stream_id)
+        self.idle_task = asyncio.ensure_future(self.check_idle_streams())
 
     async def disconnect(self, code: int) -> None:
+        task = getattr(self, "idle_task", None)
+        if task is not None:
+            task.cancel()
         for stream_id in list(getattr(self, "watches", {})):
             await self.channel_layer.group_discard(stream_group(stream_id), self.channel_name)
 
@@ -78,8 +91,9 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
 
     @database_sync_to_async
     def visible_ids(self, ids: list[str]) -> list[str]:
-        pks = [parse_uuid(value) for value in ids]
-        if any(pk is None for pk in pks):
+        parsed = [parse_uuid(value) for value in ids]
+        pks = [pk for pk in parsed if pk is not None]
+        if len(pks) != len(parsed):
             return []
         found = StreamingJob.objects.visible_to(self.scope["user"]).filter(pk__in=pks)
         return [str(pk) for pk in found.values_list("pk", flat=True)]
@@ -91,11 +105,6 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             return None
         return stream, list(stream.stages.in_order())
 
-    @database_sync_to_async
-    def stage_output(self, stream_id: str, key: str) -> str:
-        value = Stage.objects.filter(stream_id=stream_id, key=key).values_list("output", flat=True).first()
-        return value or ""
-
     async def resync(self, stream_id: str) -> None:
         """Send a snapshot and restart the seq and text bookkeeping from it."""
         loaded = await self.load(stream_id)
@@ -104,7 +113,14 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         stream, stages = loaded
         watch = self.watches[stream_id]
         watch.last_seq = None
-        watch.text_len = {s.key: len(s.output) for s in stages if s.status == StageStatus.RUNNING}
+        watch.active = stream.is_generating
+        watch.heard_at = asyncio.get_running_loop().time()
+        # What the client now holds of each running stage's text.
+        watch.text_len = {
+            s.key: len(s.output) if self.snapshot_has_text else 0
+            for s in stages
+            if s.status == StageStatus.RUNNING
+        }
         await self.send_snapshot(stream, stages)
 
     async def stream_event(self, message: dict[str, Any]) -> None:
@@ -121,8 +137,11 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             if watch.last_seq is not None and seq != watch.last_seq + 1:
                 await self.resync(stream_id)
             watch.last_seq = seq
+            watch.heard_at = asyncio.get_running_loop().time()
+            if event["type"] in FINAL_EVENTS:
+                watch.active = False
             if event["type"] == "stage.delta":
-                repaired = await self.follow_text(watch, event)
+                repaired = await follow_text(event, watch.text_len)
                 if repaired is None:
                     return
                 if repaired is not event:
@@ -132,24 +151,30 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
                 watch.text_len[event["stage"]] = 0
             await self.forward(event, message.get("html", ""))
 
-    async def follow_text(self, watch: Watch, event: dict[str, Any]) -> dict[str, Any] | None:
-        """Make a delta continue the client's text: as is, trimmed, rebuilt, or not yet."""
-        key, text, offset = event["stage"], event["text"], event.get("offset", 0)
-        known = watch.text_len.get(key, 0)
-        end = offset + len(text)
-        if offset == 0 or offset == known:
-            watch.text_len[key] = end
-            return event
-        if offset < known:
-            if end <= known:
-                return None
-            watch.text_len[key] = end
-            return {**event, "text": text[known - offset :], "offset": known}
-        saved = await self.stage_output(event["stream_id"], key)
-        if len(saved) < offset:
-            return None  # the checkpoint has not caught up yet; a later delta repairs
-        watch.text_len[key] = end
-        return {**event, "text": saved[:offset] + text, "offset": 0}
+    async def check_idle_streams(self) -> None:
+        """Every few seconds, look up active streams this socket has not heard from.
+
+        Gaps are repaired when the next event arrives; this covers the one case where
+        none will: the channel layer dropped a stream's final event.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(settings.LIVE_IDLE_CHECK_SECONDS)
+            quiet_since = loop.time() - settings.LIVE_IDLE_CHECK_SECONDS
+            quiet = [
+                sid for sid, w in self.watches.items() if w.active and w.heard_at < quiet_since
+            ]
+            if not quiet:
+                continue
+            for stream_id in await self.finished_ids(quiet):
+                async with self.lock:
+                    if self.watches[stream_id].active:
+                        await self.resync(stream_id)
+
+    @database_sync_to_async
+    def finished_ids(self, stream_ids: list[str]) -> list[str]:
+        found = StreamingJob.objects.filter(pk__in=stream_ids).exclude(status__in=ACTIVE_STATUSES)
+        return [str(pk) for pk in found.values_list("pk", flat=True)]
 
     @abc.abstractmethod
     async def send_snapshot(self, stream: StreamingJob, stages: list[Stage]) -> None:
@@ -161,7 +186,12 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
 
 
 class StreamEventsConsumer(StreamWatcherConsumer):
-    """``/ws/streams/<stream_id>/``: the JSON contract of DESIGN.md."""
+    """``/ws/streams/<stream_id>/``: the JSON contract of DESIGN.md.
+
+    A ``stage.delta`` with ``offset`` 0 replaces the stage's text; any other appends.
+    """
+
+    snapshot_has_text = False
 
     def initial_stream_ids(self) -> list[str] | None:
         return [self.scope["url_route"]["kwargs"]["stream_id"]]
@@ -184,16 +214,20 @@ class LivePageConsumer(StreamWatcherConsumer):
     """``/ws/live/?streams=<id>,<id>``: HTML fragments for one page, many streams.
 
     A page subscribes to a stream it starts later by sending ``{"subscribe": "<id>"}``
-    (htmx ``ws-send``), so one socket serves every card on the page.
+    (``static/js/live.js``), so one socket serves every card on the page. Card pages add
+    ``details=0``: their snapshots then leave out the stage list and its text.
     """
 
     def initial_stream_ids(self) -> list[str] | None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.show_details = query.get("details", ["1"])[-1] != "0"
         ids = [v for value in query.get("streams", []) for v in value.split(",") if v]
         return ids if len(ids) <= MAX_STREAMS_PER_SOCKET else None
 
     async def send_snapshot(self, stream: StreamingJob, stages: list[Stage]) -> None:
-        html = await database_sync_to_async(live.render_component)(stream, oob=True)
+        html = await database_sync_to_async(live.render_component)(
+            stream, show_details=self.show_details, oob=True
+        )
         await self.send(text_data=html)
 
     async def forward(self, event: dict[str, Any], html: str) -> None:

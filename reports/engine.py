@@ -14,6 +14,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from reports import live, pricing
 from reports.broadcast import publisher
-from reports.leases import HeldLease, claim, keeper, release, runner_identity
+from reports.leases import SHUTDOWN, HeldLease, claim, keeper, new_run_owner, release
 from reports.messages import stage_failure_message
 from reports.models import (
     AttemptStatus,
@@ -39,7 +40,6 @@ from reports.pipelines.registry import UnknownJobType
 from reports.providers import (
     CompletionRequest,
     CompletionStream,
-    PermanentError,
     ProviderError,
     TransientError,
     Usage,
@@ -51,10 +51,23 @@ from reports.retry import backoff_seconds, max_attempts
 logger = logging.getLogger(__name__)
 
 MAX_PARALLEL_STAGES = 4
+# Errors that mean the request was refused before the model did any work (HTTP 4xx,
+# 429, no connection, bad settings): such an attempt cost nothing, known for sure.
+NOT_BILLED = frozenset({"rate_limited", "auth", "bad_request", "config", "connection"})
 
 
 class Cancelled(Exception):
     pass
+
+
+class AttemptFailed(Exception):
+    """A provider error during one attempt, with the text that arrived before it (its
+    tokens were paid for, so the attempt records them)."""
+
+    def __init__(self, error: ProviderError, partial: str) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.partial = partial
 
 
 @dataclass
@@ -65,20 +78,22 @@ class AttemptResult:
 
 def run_stream(stream_id: Any, *, owner: str | None = None) -> str | None:
     """Claim and run a stream; returns its final status, or None if another runner has it."""
-    owner = owner or runner_identity()
+    owner = owner or new_run_owner()
     seq = claim(stream_id, owner)
     if seq is None:
         return None
-    held = keeper.hold(stream_id)
-    run = StreamRun(stream_id, owner=owner, seq=seq, held=held)
+    held = keeper.hold(stream_id, owner)
+    run: StreamRun | None = None
     try:
+        run = StreamRun(stream_id, owner=owner, seq=seq, held=held)
         return run.execute()
     except Exception:
         logger.exception("Stream %s stopped on an internal error", stream_id)
-        run.finish_failed("internal", "An internal error stopped this stream.")
+        if run is not None:
+            run.finish_failed("internal", "An internal error stopped this stream.")
         return StreamStatus.FAILED
     finally:
-        keeper.drop(stream_id)
+        keeper.drop(held)
         release(stream_id, owner)
 
 
@@ -107,7 +122,9 @@ class StreamRun:
                 event["stage"] = stage
             event.update(fields)
             html = live.render_event_html(event)
-            publisher.publish(self.stream_id, {"type": "stream.event", "event": event, "html": html})
+            publisher.publish(
+                self.stream_id, {"type": "stream.event", "event": event, "html": html}
+            )
 
     def _owned(self) -> Any:
         return StreamingJob.objects.filter(pk=self.stream_id, lease_owner=self.owner)
@@ -122,26 +139,47 @@ class StreamRun:
         except UnknownJobType as exc:
             self.finish_failed("config", f"{exc}. The app that provides it is not installed.")
             return StreamStatus.FAILED
-        # Stages a dead runner left running go back to pending (their text is kept
-        # until they run again).
-        Stage.objects.filter(stream_id=self.stream_id, status=StageStatus.RUNNING).update(
+        # Stages a dead runner left unfinished go back to pending (their text is kept
+        # until they run again), and its open attempts are recorded as interrupted.
+        unfinished = (StageStatus.RUNNING, StageStatus.FAILED, StageStatus.CANCELLED)
+        Stage.objects.filter(stream_id=self.stream_id, status__in=unfinished).update(
             status=StageStatus.PENDING
         )
+        StageAttempt.objects.filter(
+            stage__stream_id=self.stream_id, status=AttemptStatus.RUNNING
+        ).update(
+            status=AttemptStatus.FAILED,
+            error_kind="interrupted",
+            error="The runner stopped (a crash or restart) during this attempt.",
+            finished_at=timezone.now(),
+        )
         for stage in self.stages.values():
-            if stage.status == StageStatus.RUNNING:
+            if stage.status in unfinished:
                 stage.status = StageStatus.PENDING
-        self._owned().update(error="", error_kind="", finished_at=None)
+        self._owned().update(error="", error_kind="", finished_at=None, progress=self.progress())
         self.emit("stream.progress", status=StreamStatus.RUNNING, progress=self.progress())
         if self.stream.cancel_requested:
             self.held.cancel(self.stream.cancel_reason or "user")
         outcome = self.run_stages()
         if self.held.lost.is_set():
             return StreamStatus.RUNNING  # another runner owns it now
+        if self.held.cancel_reason == SHUTDOWN:
+            # The process is exiting: leave the stream active; once the lease is released
+            # the next runner (or this site's next start) resumes it.
+            logger.info("Stream %s interrupted by shutdown; it will resume", self.stream_id)
+            self._owned().update(enqueued_at=None)  # due for the very next sweep
+            return StreamStatus.RUNNING
         if outcome == StageStatus.CANCELLED or self.held.cancelled.is_set():
             return self.finish_cancelled()
         if outcome == StageStatus.FAILED:
             failed = next(s for s in self.stages.values() if s.status == StageStatus.FAILED)
             return self.finish_failed(failed.error_kind, failed.error, stage=failed.key)
+        finished = (StageStatus.COMPLETED, StageStatus.SKIPPED)
+        stuck = [s.title for s in self.stages.values() if s.status not in finished]
+        if stuck:  # a plan whose stages can never be ready: never assemble a partial report
+            return self.finish_failed(
+                "internal", f"Stages that could not run: {', '.join(stuck)}. Retry them."
+            )
         return self.finish_completed()
 
     def ready_stages(self, running: set[str]) -> list[str]:
@@ -165,6 +203,7 @@ class StreamRun:
                         running[pool.submit(self.run_stage_in_thread, key)] = key
                 if not running:
                     break
+                release_db_connection()  # idle until a stage ends: let others use it
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     running.pop(future)
@@ -195,8 +234,13 @@ class StreamRun:
         spec = self.pipeline.stage(key)
         now = timezone.now()
         Stage.objects.filter(pk=stage.pk).update(
-            status=StageStatus.RUNNING, started_at=now, finished_at=None, output="", data=None,
-            error="", error_kind="",
+            status=StageStatus.RUNNING,
+            started_at=now,
+            finished_at=None,
+            output="",
+            data=None,
+            error="",
+            error_kind="",
         )
         stage.status, stage.started_at, stage.output = StageStatus.RUNNING, now, ""
         self._owned().update(current_stage=key)
@@ -215,16 +259,19 @@ class StreamRun:
                 json_output=spec.json_output,
                 job_type=self.stream.type,
                 stage_key=key,
-                draft=(lambda: spec.draft(context)) if spec.draft else None,
+                draft=partial(spec.draft, context) if spec.draft else None,
             )
         except ProviderError as exc:
             return self.fail_stage(stage, exc.kind, exc.message, 0)
         return self.call_model(stage, spec, provider, request)
 
     def model_for(self, spec: StageSpec, default: str) -> str:
-        overrides = dict(
-            item.split("=", 1) for item in settings.LLM_STAGE_MODELS.split(",") if "=" in item
-        )
+        overrides = {
+            target.strip(): model.strip()
+            for target, _, model in (
+                item.partition("=") for item in settings.LLM_STAGE_MODELS.split(",") if "=" in item
+            )
+        }
         return (
             overrides.get(f"{self.stream.type}:{spec.key}")
             or spec.model
@@ -232,7 +279,9 @@ class StreamRun:
             or default
         )
 
-    def call_model(self, stage: Stage, spec: StageSpec, provider: Any, request: CompletionRequest) -> str:
+    def call_model(
+        self, stage: Stage, spec: StageSpec, provider: Any, request: CompletionRequest
+    ) -> str:
         reasks = settings.LLM_INVALID_OUTPUT_REASKS
         transient_tries = 0
         while True:
@@ -245,42 +294,78 @@ class StreamRun:
                 partial = str(exc.args[0]) if exc.args else ""
                 self.end_attempt(attempt, AttemptStatus.CANCELLED, request, partial, None)
                 return self.cancel_stage(stage, partial)
-            except ProviderError as exc:
-                self.end_attempt(attempt, AttemptStatus.FAILED, request, "", None, exc)
+            except AttemptFailed as failed:
+                error = failed.error
+                self.end_attempt(
+                    attempt, AttemptStatus.FAILED, request, failed.partial, None, error
+                )
                 transient_tries += 1
-                if not exc.transient or transient_tries >= max_attempts():
-                    return self.fail_stage(stage, exc.kind, exc.message, stage.attempts)
-                delay = backoff_seconds(transient_tries, exc.retry_after)
-                self.emit("stage.retrying", stage=stage.key, attempt=stage.attempts,
-                          error=exc.message, error_kind=exc.kind, delay_s=round(delay, 2))
+                if not error.transient or transient_tries >= max_attempts():
+                    return self.fail_stage(stage, error.kind, error.message, stage.attempts)
+                delay = backoff_seconds(transient_tries, error.retry_after)
+                self.emit(
+                    "stage.retrying",
+                    stage=stage.key,
+                    attempt=stage.attempts,
+                    error=error.message,
+                    error_kind=error.kind,
+                    delay_s=round(delay, 2),
+                )
                 if self.held.cancelled.wait(delay):
                     return self.cancel_stage(stage)
                 continue
             try:
                 data = spec.parse(result.text) if spec.parse else None
             except OutputInvalid as exc:
-                self.end_attempt(attempt, AttemptStatus.FAILED, request, result.text, result.usage,
-                                 ProviderError(str(exc), kind="invalid_output"))
+                self.end_attempt(
+                    attempt,
+                    AttemptStatus.FAILED,
+                    request,
+                    result.text,
+                    result.usage,
+                    ProviderError(str(exc), kind="invalid_output"),
+                )
                 if reasks <= 0:
-                    return self.fail_stage(stage, "invalid_output",
-                                           f"the model's answer was not valid: {exc}", stage.attempts)
+                    return self.fail_stage(
+                        stage,
+                        "invalid_output",
+                        f"the model's answer was not valid: {exc}",
+                        stage.attempts,
+                    )
                 reasks -= 1
                 request = CompletionRequest(
-                    **{**request.__dict__, "prompt": request.prompt + (
-                        f"\n\nYour previous answer was rejected ({exc}). Answer again with "
-                        "exactly the JSON that was asked for and nothing else."
-                    )}
+                    **{
+                        **request.__dict__,
+                        "prompt": request.prompt
+                        + (
+                            f"\n\nYour previous answer was rejected ({exc}). Answer again with "
+                            "exactly the JSON that was asked for and nothing else."
+                        ),
+                    }
                 )
-                self.emit("stage.retrying", stage=stage.key, attempt=stage.attempts,
-                          error=f"output not valid: {exc}", error_kind="invalid_output", delay_s=0)
+                self.emit(
+                    "stage.retrying",
+                    stage=stage.key,
+                    attempt=stage.attempts,
+                    error=f"output not valid: {exc}",
+                    error_kind="invalid_output",
+                    delay_s=0,
+                )
                 continue
-            return self.complete_stage(stage, result.text, data, (attempt, request, result.usage),
-                                       request.model)
+            return self.complete_stage(
+                stage, result.text, data, (attempt, request, result.usage), request.model
+            )
 
-    def stream_attempt(self, stage: Stage, provider: Any, request: CompletionRequest) -> AttemptResult:
+    def stream_attempt(
+        self, stage: Stage, provider: Any, request: CompletionRequest
+    ) -> AttemptResult:
         """Stream one model call: coalesced deltas out, checkpoints to the database."""
-        completion: CompletionStream = provider.stream(request)
+        try:
+            completion: CompletionStream = provider.stream(request)
+        except ProviderError as exc:
+            raise AttemptFailed(exc, "") from exc
         self.held.track(completion)
+        release_db_connection()  # the model call is long; checkpoints take one briefly
         parts: list[str] = []
         pending: list[str] = []
         offset = 0
@@ -294,23 +379,30 @@ class StreamRun:
                 now = time.monotonic()
                 if now - started > settings.LLM_TOTAL_TIMEOUT_SECONDS:
                     completion.close()
-                    raise TransientError("The model took longer than the total time limit.",
-                                         kind="timeout")
-                if now - last_publish >= settings.DELTA_COALESCE_SECONDS:
+                    raise TransientError(
+                        "The model took longer than the total time limit.", kind="timeout"
+                    )
+                checkpoint_due = now - last_checkpoint >= settings.CHECKPOINT_SECONDS
+                if checkpoint_due:
+                    # Saved before the delta goes out, so a watcher that must catch up
+                    # finds the text up to this delta's offset in the database.
+                    self.checkpoint(stage, "".join(parts), request)
+                    release_db_connection()
+                    last_checkpoint = now
+                if checkpoint_due or now - last_publish >= settings.DELTA_COALESCE_SECONDS:
                     offset = self.publish_delta(stage, pending, offset)
                     pending, last_publish = [], now
-                if now - last_checkpoint >= settings.CHECKPOINT_SECONDS:
-                    self.checkpoint(stage, "".join(parts), request)
-                    last_checkpoint = now
-        except ProviderError:
+        except ProviderError as exc:
             if self.held.cancelled.is_set():
                 raise Cancelled("".join(parts)) from None
-            raise
+            raise AttemptFailed(exc, "".join(parts)) from exc
         except Exception as exc:
             if self.held.cancelled.is_set():
                 raise Cancelled("".join(parts)) from None
-            raise TransientError(f"The model's stream failed ({type(exc).__name__}).",
-                                 kind="stream_cut") from exc
+            cut = TransientError(
+                f"The model's stream failed ({type(exc).__name__}).", kind="stream_cut"
+            )
+            raise AttemptFailed(cut, "".join(parts)) from exc
         finally:
             self.held.untrack(completion)
         if self.held.cancelled.is_set():
@@ -322,14 +414,20 @@ class StreamRun:
 
     def publish_delta(self, stage: Stage, pending: list[str], offset: int) -> int:
         text = "".join(pending)
-        self.emit("stage.delta", stage=stage.key, text=text, offset=offset)
+        # ``ts`` (epoch seconds at publish) lets clients and bench/ measure delivery lag.
+        self.emit("stage.delta", stage=stage.key, text=text, offset=offset,
+                  ts=round(time.time(), 3))
         return offset + len(text)
 
     def checkpoint(self, stage: Stage, text: str, request: CompletionRequest) -> None:
         Stage.objects.filter(pk=stage.pk).update(output=text)
         self.checkpoint_seq()
-        self.check_budget(pricing.cost_for(request.model, Usage(
-            count_tokens(request.system + request.prompt), count_tokens(text))))
+        self.check_budget(
+            pricing.cost_for(
+                request.model,
+                Usage(count_tokens(request.system + request.prompt), count_tokens(text)),
+            )
+        )
 
     def check_budget(self, running_cost: Decimal | None = None) -> None:
         budget = self.stream.budget_usd
@@ -365,15 +463,22 @@ class StreamRun:
     ) -> None:
         """Record how an attempt ended and add what it spent to the stage and stream."""
         known = usage is not None
+        if usage is None and not text and error is not None and error.kind in NOT_BILLED:
+            usage, known = Usage(0, 0), True  # refused before any work: nothing to pay
         if usage is None:  # never arrived: estimate it, and say so
             tokens_in = count_tokens(request.system + request.prompt) if text else 0
             usage = Usage(tokens_in, count_tokens(text))
         cost = pricing.cost_for(request.model, usage)
         with transaction.atomic():
             StageAttempt.objects.filter(pk=attempt.pk).update(
-                status=status, finished_at=timezone.now(), tokens_in=usage.tokens_in,
-                tokens_out=usage.tokens_out, usage_known=known, cost_usd=cost,
-                error_kind=error.kind if error else "", error=error.message if error else "",
+                status=status,
+                finished_at=timezone.now(),
+                tokens_in=usage.tokens_in,
+                tokens_out=usage.tokens_out,
+                usage_known=known,
+                cost_usd=cost,
+                error_kind=error.kind if error else "",
+                error=error.message if error else "",
             )
             # A stage's cost is the sum of its attempts; one unknown makes it unknown.
             stage_cost = F("cost_usd") + cost if cost is not None else None
@@ -404,22 +509,37 @@ class StreamRun:
     ) -> str:
         now = timezone.now()
         stage.status, stage.output, stage.data, stage.finished_at = (
-            StageStatus.COMPLETED, text, data, now,
+            StageStatus.COMPLETED,
+            text,
+            data,
+            now,
         )
-        update = {"status": StageStatus.COMPLETED, "output": text, "data": data,
-                  "finished_at": now, "error": "", "error_kind": ""}
+        update = {
+            "status": StageStatus.COMPLETED,
+            "output": text,
+            "data": data,
+            "finished_at": now,
+            "error": "",
+            "error_kind": "",
+        }
         with transaction.atomic():
             if attempt_info is not None:
                 attempt, request, usage = attempt_info
-                self.end_attempt(attempt, AttemptStatus.SUCCEEDED, request, text, usage,
-                                 stage_update=update)
+                self.end_attempt(
+                    attempt, AttemptStatus.SUCCEEDED, request, text, usage, stage_update=update
+                )
             else:
                 Stage.objects.filter(pk=stage.pk).update(**update, cost_usd=Decimal(0))
             self._owned().update(progress=self.progress(), seq=self.seq + 1)
         fresh = Stage.objects.get(pk=stage.pk)
-        self.emit("stage.completed", stage=stage.key, tokens_in=fresh.tokens_in,
-                  tokens_out=fresh.tokens_out, duration_s=fresh.duration_s(),
-                  cost_usd=_money(fresh.cost_usd))
+        self.emit(
+            "stage.completed",
+            stage=stage.key,
+            tokens_in=fresh.tokens_in,
+            tokens_out=fresh.tokens_out,
+            duration_s=fresh.duration_s(),
+            cost_usd=_money(fresh.cost_usd),
+        )
         self.emit("stream.progress", status=StreamStatus.RUNNING, progress=self.progress())
         return StageStatus.COMPLETED
 
@@ -427,7 +547,10 @@ class StreamRun:
         message = stage_failure_message(stage.title, kind, detail, attempts)
         now = timezone.now()
         stage.status, stage.error_kind, stage.error, stage.finished_at = (
-            StageStatus.FAILED, kind, message, now,
+            StageStatus.FAILED,
+            kind,
+            message,
+            now,
         )
         Stage.objects.filter(pk=stage.pk).update(
             status=StageStatus.FAILED, error_kind=kind, error=message, finished_at=now
@@ -448,7 +571,7 @@ class StreamRun:
     def progress(self) -> int:
         total = sum(s.weight for s in self.stages.values()) or 1.0
         done = sum(s.weight for s in self.stages.values() if s.status == StageStatus.COMPLETED)
-        return int(round(100 * done / total))
+        return round(100 * done / total)
 
     # --- endings ----------------------------------------------------------------
     def finish_completed(self) -> str:
@@ -467,35 +590,73 @@ class StreamRun:
                 },
             )
             self._owned().update(
-                status=StreamStatus.COMPLETED, progress=100, finished_at=now, current_stage="",
-                seq=self.seq + 1, cancel_requested=False,
+                status=StreamStatus.COMPLETED,
+                progress=100,
+                finished_at=now,
+                current_stage="",
+                seq=self.seq + 1,
+                cancel_requested=False,
             )
-        self.emit("stream.completed", status=StreamStatus.COMPLETED, progress=100,
-                  report_id=str(report.pk))
+        self.emit(
+            "stream.completed",
+            status=StreamStatus.COMPLETED,
+            progress=100,
+            report_id=str(report.pk),
+        )
         return StreamStatus.COMPLETED
 
     def finish_failed(self, kind: str, message: str, stage: str | None = None) -> str:
         self._owned().update(
-            status=StreamStatus.FAILED, error_kind=kind, error=message,
-            finished_at=timezone.now(), seq=self.seq + 1,
+            status=StreamStatus.FAILED,
+            error_kind=kind,
+            error=message,
+            finished_at=timezone.now(),
+            seq=self.seq + 1,
         )
-        self.emit("stream.failed", status=StreamStatus.FAILED, error=message, error_kind=kind,
-                  failed_stage=stage)
+        self.emit(
+            "stream.failed",
+            status=StreamStatus.FAILED,
+            error=message,
+            error_kind=kind,
+            failed_stage=stage,
+        )
         return StreamStatus.FAILED
 
     def finish_cancelled(self) -> str:
         reason = self.held.cancel_reason or "user"
+        budget = self.stream.budget_usd
+        if budget is None and settings.STREAM_BUDGET_USD:
+            budget = Decimal(settings.STREAM_BUDGET_USD)
+        limit = f" of ${budget:.2f}" if budget is not None else ""
+        # Only a budget stop is an error to explain; a user's cancel is just a state.
         message = (
-            "Cancelled: the stream reached its cost budget."
-            if reason == "budget" else "Cancelled. Resume to continue from the first unfinished stage."
+            f"Stopped: this stream reached its cost budget{limit}, so nothing more is spent. "
+            "Finished stages are kept; raise the budget, then Resume."
+            if reason == "budget"
+            else ""
         )
         self._owned().update(
-            status=StreamStatus.CANCELLED, finished_at=timezone.now(), seq=self.seq + 1,
-            cancel_requested=False, error_kind="budget" if reason == "budget" else "",
-            error=message if reason == "budget" else "", cancel_reason=reason,
+            status=StreamStatus.CANCELLED,
+            finished_at=timezone.now(),
+            seq=self.seq + 1,
+            cancel_requested=False,
+            error_kind="budget" if reason == "budget" else "",
+            error=message,
+            cancel_reason=reason,
         )
         self.emit("stream.cancelled", status=StreamStatus.CANCELLED, reason=reason)
         return StreamStatus.CANCELLED
+
+
+def release_db_connection() -> None:
+    """Give this thread's database connection back to the pool while it waits.
+
+    Only with a connection pool (PostgreSQL in distributed mode): hundreds of streams
+    per worker then share a few connections, and taking one back costs microseconds.
+    """
+    connection = connections["default"]
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
 
 
 def _money(value: Decimal | None) -> str | None:

@@ -31,5 +31,5 @@ class ReportJobForm(forms.ModelForm[ReportJob]):
         return cleaned
 
 
-class SignupForm(UserCreationForm):  # type: ignore[type-arg]
+class SignupForm(UserCreationForm):
     pass

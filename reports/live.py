@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.html import escape
 
-from reports.eta import eta_seconds
+from reports.eta import Estimate, estimate
 from reports.models import Stage, StreamingJob
 from reports.rendering import render_markdown
 
@@ -33,8 +34,9 @@ def sid(stream_id: Any) -> str:
     return str(stream_id)
 
 
-def progress_context(stream: StreamingJob, stages: list[Stage] | None = None, *,
-                     show_details: bool = True) -> dict[str, Any]:
+def progress_context(
+    stream: StreamingJob, stages: list[Stage] | None = None, *, show_details: bool = True
+) -> dict[str, Any]:
     """Everything the progress templates need for one stream."""
     if stages is None:
         stages = list(stream.stages.in_order())
@@ -43,21 +45,35 @@ def progress_context(stream: StreamingJob, stages: list[Stage] | None = None, *,
         from reports.models import Report
 
         report = Report.objects.filter(stream=stream).only("pk").first()
+    timing = estimate(stream, stages)  # once per render: it reads the history
     return {
         "stream": stream,
-        "stages": [stage_context(stream, stage) for stage in stages],
-        "eta_seconds": eta_seconds(stream, stages),
+        "stages": [stage_context(stream, stage, timing) for stage in stages],
+        "eta_seconds": timing.eta_seconds,
         "report": report,
         "show_details": show_details,
         "sid": sid(stream.pk),
+        "interrupted": is_interrupted(stream),
     }
 
 
-def stage_context(stream: StreamingJob, stage: Stage) -> dict[str, Any]:
+def is_interrupted(stream: StreamingJob) -> bool:
+    """Running, but its runner stopped renewing the lease: the sweeper will recover it."""
+    expires = stream.lease_expires_at
+    return stream.status == "running" and expires is not None and expires < timezone.now()
+
+
+def stage_context(
+    stream: StreamingJob, stage: Stage, timing: Estimate | None = None
+) -> dict[str, Any]:
     return {
         "obj": stage,
         "sid": sid(stream.pk),
-        "html": render_markdown(stage.output) if stage.status == "completed" and not stage.data else "",
+        "slow": bool(timing and stage.key in timing.slow),
+        "slow_after": timing.slow_after.get(stage.key) if timing else None,
+        "html": render_markdown(stage.output)
+        if stage.status == "completed" and not stage.data
+        else "",
     }
 
 
@@ -80,24 +96,28 @@ def render_event_html(event: dict[str, Any]) -> str:
     if stream is None:
         return ""
     context = progress_context(stream)
-    parts = [render_to_string("reports/_summary.html", {**context, "oob": True})]
+    parts: list[str] = [render_to_string("reports/_summary.html", {**context, "oob": True})]
     stage_key = event.get("stage")
     for stage in context["stages"]:
         if stage["obj"].key == stage_key:
-            parts.append(render_to_string("reports/_stage.html", {**context, "stage": stage, "oob": True}))
-    announcement = announcement_for(event, stream)
+            if event["type"] == "stage.retrying":  # why the stage is waiting, until it streams
+                stage = {**stage, "retrying": event}
+            parts.append(
+                render_to_string("reports/_stage.html", {**context, "stage": stage, "oob": True})
+            )
+    titles = {item["obj"].key: item["obj"].title for item in context["stages"]}
+    announcement = announcement_for(event, titles)
     if announcement:
-        parts.append(
-            f'<div id="stream-{sid(stream_id)}-announce" hx-swap-oob="innerHTML">{escape(announcement)}</div>'
-        )
+        target = f"stream-{sid(stream_id)}-announce"
+        parts.append(f'<div id="{target}" hx-swap-oob="innerHTML">{escape(announcement)}</div>')
     return "".join(parts)
 
 
-def announcement_for(event: dict[str, Any], stream: StreamingJob) -> str:
+def announcement_for(event: dict[str, Any], titles: dict[str, str]) -> str:
     """A short sentence for screen readers (the polite live region)."""
     kind = event["type"]
     stage = event.get("stage", "")
-    title = stream.stages.filter(key=stage).values_list("title", flat=True).first() if stage else ""
+    title = titles.get(stage, stage)
     if kind == "stage.completed":
         return f"{title} completed."
     if kind == "stage.failed":
@@ -107,5 +127,7 @@ def announcement_for(event: dict[str, Any], stream: StreamingJob) -> str:
     if kind == "stream.failed":
         return "Generation stopped on an error."
     if kind == "stream.cancelled":
+        if event.get("reason") == "budget":
+            return "Generation stopped: the cost budget was reached."
         return "Generation cancelled."
     return ""

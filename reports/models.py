@@ -115,7 +115,10 @@ class StreamingJobQuerySet(models.QuerySet["StreamingJob"]):
         now = now or timezone.now()
         return self.active().filter(
             Q(lease_expires_at__lt=now)
-            | Q(lease_expires_at__isnull=True, enqueued_at__lt=now - timedelta(seconds=pending_grace))
+            | Q(
+                lease_expires_at__isnull=True,
+                enqueued_at__lt=now - timedelta(seconds=pending_grace),
+            )
             | Q(lease_expires_at__isnull=True, enqueued_at__isnull=True)
         )
 
@@ -335,3 +338,24 @@ class Report(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("reports:report_detail", args=[self.pk])
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API. Only a hash is stored; the token is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(
+        max_length=12, help_text="The token's first characters, to tell tokens apart."
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or self.user})"

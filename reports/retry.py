@@ -12,7 +12,9 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     """How long to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
     if retry_after is not None and retry_after >= 0:
         return float(retry_after)
-    ceiling = min(settings.LLM_BACKOFF_MAX_SECONDS, settings.LLM_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    ceiling = min(
+        settings.LLM_BACKOFF_MAX_SECONDS, settings.LLM_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
+    )
     # Half fixed, half random: spreads retries of many streams without ever waiting 0.
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 

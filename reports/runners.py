@@ -7,6 +7,7 @@ after the web process restarts.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,34 @@ from django.db import close_old_connections, connections
 logger = logging.getLogger(__name__)
 
 
+_shutting_down = threading.Event()
+
+
+def interrupt_for_shutdown() -> None:
+    """The process is exiting: start no new runs, and stop the running ones at once
+    (their streams stay active and resume on the next start) instead of waiting
+    minutes for them to finish."""
+    if _shutting_down.is_set():
+        return
+    _shutting_down.set()
+    from reports.leases import keeper
+
+    stopped = keeper.interrupt_all()
+    if stopped:
+        logger.info("Shutting down: %d running stream(s) will resume on the next start", stopped)
+
+
+def _on_interpreter_exit() -> None:
+    # Python joins the pool's worker threads before ``atexit`` handlers run, and would
+    # wait for every running stream to finish; ``threading._register_atexit`` hooks run
+    # first (latest registered first), so a Ctrl-C stops the server in a second or so.
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(interrupt_for_shutdown)
+    else:  # pragma: no cover - every supported Python has it
+        atexit.register(interrupt_for_shutdown)
+
+
 class EmbeddedRunner:
     def __init__(self, threads: int) -> None:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="stream-runner")
@@ -26,6 +55,8 @@ class EmbeddedRunner:
 
     def submit(self, stream_id: Any) -> None:
         key = str(stream_id)
+        if _shutting_down.is_set():
+            return  # the sweeper of the next start picks it up
         with self._lock:
             if key in self._queued:
                 return  # already waiting for a thread: the lease would refuse a twin anyway
@@ -37,6 +68,8 @@ class EmbeddedRunner:
 
         with self._lock:
             self._queued.discard(stream_id)
+        if _shutting_down.is_set():
+            return
         try:
             close_old_connections()
             run_stream(stream_id)
@@ -55,6 +88,7 @@ def embedded_runner() -> EmbeddedRunner:
     with _embedded_lock:
         if _embedded is None:
             _embedded = EmbeddedRunner(settings.EMBEDDED_RUNNER_THREADS)
+            _on_interpreter_exit()
         return _embedded
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from reports.eta import eta_seconds
+from reports.eta import estimate
 from reports.models import Report, Stage, StreamingJob
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def stage_fields(stage: Stage) -> dict[str, Any]:
+def stage_fields(stage: Stage, *, slow: bool = False) -> dict[str, Any]:
+    """One stage in the snapshot; ``slow``: running past its usual (p95) duration."""
     duration = stage.duration_s()
     return {
         "key": stage.key,
@@ -39,6 +40,7 @@ def stage_fields(stage: Stage) -> dict[str, Any]:
         "started_at": iso(stage.started_at),
         "finished_at": iso(stage.finished_at),
         "duration_s": None if duration is None else round(duration, 2),
+        "slow": slow,
     }
 
 
@@ -47,6 +49,7 @@ def stream_snapshot(stream: StreamingJob, stages: list[Stage] | None = None) -> 
     if stages is None:
         stages = list(stream.stages.in_order())
     report_id = Report.objects.filter(stream=stream).values_list("pk", flat=True).first()
+    timing = estimate(stream, stages)
     cost: Decimal | None = stream.cost_usd
     if not stream.cost_complete and not cost:
         cost = None
@@ -58,7 +61,7 @@ def stream_snapshot(stream: StreamingJob, stages: list[Stage] | None = None) -> 
         "status": stream.status,
         "progress": stream.progress,
         "current_stage": stream.current_stage or None,
-        "eta_seconds": eta_seconds(stream, stages),
+        "eta_seconds": timing.eta_seconds,
         "error": stream.error or None,
         "error_kind": stream.error_kind or None,
         "report_id": str(report_id) if report_id else None,
@@ -73,12 +76,16 @@ def stream_snapshot(stream: StreamingJob, stages: list[Stage] | None = None) -> 
         "is_completed": stream.is_completed,
         "is_failed": stream.is_failed,
         "seq": stream.seq,
-        "stages": [stage_fields(stage) for stage in stages],
+        "stages": [stage_fields(stage, slow=stage.key in timing.slow) for stage in stages],
     }
 
 
 def stage_detail(stage: Stage) -> dict[str, Any]:
-    return {**stage_fields(stage), "output": stage.output, "data": stage.data}
+    slow = False
+    if stage.status == "running":
+        stream = stage.stream
+        slow = stage.key in estimate(stream, list(stream.stages.in_order())).slow
+    return {**stage_fields(stage, slow=slow), "output": stage.output, "data": stage.data}
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:

@@ -69,7 +69,7 @@ def _is_staff(user: Any) -> bool:
 
 def job_for_user(*, pipeline: Pipeline, job_id: Any, user: Any) -> BaseJob:
     pk = parse_uuid(job_id)
-    job = pipeline.job_model.objects.filter(pk=pk).first() if pk else None
+    job = pipeline.job_model._default_manager.filter(pk=pk).first() if pk else None
     if job is None or not (job.owner_id == user.pk or _is_staff(user)):
         raise NotFound(f"No {pipeline.type} job {job_id}.")
     return job
@@ -87,7 +87,7 @@ def job_create(*, pipeline: Pipeline, user: Any, input_data: Any) -> BaseJob:
             for err in exc.errors(include_url=False, include_input=False)
         ]
         raise InvalidInput("Some inputs are missing or invalid.", details=errors) from None
-    return pipeline.job_model.objects.create(owner=user, **inputs.model_dump())
+    return pipeline.job_model._default_manager.create(owner=user, **inputs.model_dump())
 
 
 def create_streaming_job(
@@ -112,12 +112,22 @@ def create_streaming_job(
     try:
         with transaction.atomic():
             stream = StreamingJob.objects.create(
-                type=type, job_id=job.pk, owner_id=job.owner_id, title=job.title,
-                input_data=job.input_data(), enqueued_at=timezone.now(),
+                type=type,
+                job_id=job.pk,
+                owner_id=job.owner_id,
+                title=job.title,
+                input_data=job.input_data(),
+                enqueued_at=timezone.now(),
             )
             Stage.objects.bulk_create(
-                Stage(stream=stream, key=spec.key, title=spec.title, position=position,
-                      weight=spec.weight, depends_on=list(spec.reads))
+                Stage(
+                    stream=stream,
+                    key=spec.key,
+                    title=spec.title,
+                    position=position,
+                    weight=spec.weight,
+                    depends_on=list(spec.reads),
+                )
                 for position, spec in enumerate(pipeline.stages)
             )
     except IntegrityError:
@@ -148,14 +158,27 @@ def _is_interrupted(stream: StreamingJob) -> bool:
 def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> StreamingJob:
     """Put stages matching ``reset`` back to pending and enqueue the stream again."""
     now = timezone.now()
+    # A finished stream may still show the lease of the runner that is just letting go
+    # of it: that runner writes nothing more, so only an active stream needs the lease
+    # to be free (or expired: an interrupted stream).
+    finished = [status for status in allowed if status not in ACTIVE_STATUSES]
+    lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
     try:
         with transaction.atomic():
             changed = (
                 StreamingJob.objects.filter(pk=stream.pk, status__in=allowed)
-                .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-                .update(status=StreamStatus.PENDING, cancel_requested=False, cancel_reason="",
-                        error="", error_kind="", finished_at=None, enqueued_at=now,
-                        lease_owner="", lease_expires_at=None)
+                .filter(Q(status__in=finished) | lease_free)
+                .update(
+                    status=StreamStatus.PENDING,
+                    cancel_requested=False,
+                    cancel_reason="",
+                    error="",
+                    error_kind="",
+                    finished_at=None,
+                    enqueued_at=now,
+                    lease_owner="",
+                    lease_expires_at=None,
+                )
             )
             if not changed:
                 raise Conflict("The stream is running; cancel it first.")
@@ -180,7 +203,9 @@ def resume_job(*, stream_id: Any, user: Any) -> StreamingJob:
     if stream.is_generating and not _is_interrupted(stream):
         return stream  # already running: resuming is a no-op
     unfinished = ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
-    return _restart(stream, unfinished, allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED))
+    return _restart(
+        stream, unfinished, allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED)
+    )
 
 
 def retry_stage(*, stream_id: Any, key: str, user: Any) -> StreamingJob:
@@ -200,8 +225,16 @@ def retry_stage(*, stream_id: Any, key: str, user: Any) -> StreamingJob:
     keys = {key, *stale}
     # Everything unfinished runs too, so the stream can complete.
     reset = Q(key__in=keys) | ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
-    return _restart(stream, reset, allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED,
-                                             StreamStatus.CANCELLED, StreamStatus.COMPLETED))
+    return _restart(
+        stream,
+        reset,
+        allowed=(
+            *ACTIVE_STATUSES,
+            StreamStatus.FAILED,
+            StreamStatus.CANCELLED,
+            StreamStatus.COMPLETED,
+        ),
+    )
 
 
 def cancel_job(*, stream_id: Any, user: Any, reason: str = "user") -> StreamingJob:
@@ -213,17 +246,21 @@ def cancel_job(*, stream_id: Any, user: Any, reason: str = "user") -> StreamingJ
     StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES).update(
         cancel_requested=True, cancel_reason=reason
     )
-    held = keeper.get(stream.pk)
-    if held is not None:  # running in this process: stop it without waiting
-        held.cancel(reason)
+    # Running in this process: stop it without waiting for the next heartbeat.
+    keeper.cancel(stream.pk, reason)
     now = timezone.now()
     with transaction.atomic():
         # Past whatever a dead runner published after its last checkpoint.
         stopped = (
             StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES)
             .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-            .update(status=StreamStatus.CANCELLED, finished_at=now, cancel_requested=False,
-                    cancel_reason=reason, seq=F("seq") + SEQ_GAP_ON_CLAIM)
+            .update(
+                status=StreamStatus.CANCELLED,
+                finished_at=now,
+                cancel_requested=False,
+                cancel_reason=reason,
+                seq=F("seq") + SEQ_GAP_ON_CLAIM,
+            )
         )
         if stopped:
             Stage.objects.filter(stream=stream, status=StageStatus.RUNNING).update(
@@ -231,25 +268,36 @@ def cancel_job(*, stream_id: Any, user: Any, reason: str = "user") -> StreamingJ
             )
     stream.refresh_from_db()
     if stopped:
-        publish_event(stream.pk, {"type": "stream.cancelled", "seq": stream.seq,
-                                  "status": StreamStatus.CANCELLED, "reason": reason})
+        publish_event(
+            stream.pk,
+            {
+                "type": "stream.cancelled",
+                "seq": stream.seq,
+                "status": StreamStatus.CANCELLED,
+                "reason": reason,
+            },
+        )
     return stream
 
 
 def publish_event(stream_id: Any, event: dict[str, Any]) -> None:
     """Publish an event from outside a runner (only when no runner holds the stream)."""
     event = {**event, "stream_id": str(stream_id)}
-    transaction.on_commit(lambda: publisher.publish(
-        stream_id, {"type": "stream.event", "event": event, "html": live.render_event_html(event)}
-    ))
+    transaction.on_commit(
+        lambda: publisher.publish(
+            stream_id,
+            {"type": "stream.event", "event": event, "html": live.render_event_html(event)},
+        )
+    )
 
 
 def sweep_stale_streams(*, pending_grace: float = 60.0) -> list[uuid.UUID]:
     """Re-enqueue active streams whose runner died (expired lease) or never started."""
     now = timezone.now()
     ids = list(
-        StreamingJob.objects.needing_recovery(now=now, pending_grace=pending_grace)
-        .values_list("pk", flat=True)
+        StreamingJob.objects.needing_recovery(now=now, pending_grace=pending_grace).values_list(
+            "pk", flat=True
+        )
     )
     if ids:
         StreamingJob.objects.filter(pk__in=ids).update(enqueued_at=now)
@@ -266,4 +314,3 @@ def subscribe(stream_id: Any, callback: Callable[[dict[str, Any]], None]) -> Cal
     subscription = Subscription(stream_id, callback)
     subscription.start()
     return subscription.stop
-

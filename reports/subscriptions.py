@@ -47,9 +47,14 @@ class Subscription:
         channel = await layer.new_channel()
         group = stream_group(self.stream_id)
         await layer.group_add(group, channel)
-        snapshot = await sync_to_async(self._snapshot)()
-        self.callback({"type": "snapshot", "seq": snapshot["seq"], "stream": snapshot})
+        # Joined: from here on no event is lost (they queue in the channel). The stream
+        # may not be committed yet when subscribing inside its creating transaction.
         self.ready.set()
+        snapshot = await self._wait_for_snapshot()
+        if snapshot is None:
+            await layer.group_discard(group, channel)
+            return
+        self.callback({"type": "snapshot", "seq": snapshot["seq"], "stream": snapshot})
         try:
             while not self._stop.is_set():
                 receive = asyncio.ensure_future(layer.receive(channel))
@@ -62,10 +67,21 @@ class Subscription:
         finally:
             await layer.group_discard(group, channel)
 
-    def _snapshot(self) -> dict[str, Any]:
+    async def _wait_for_snapshot(self, timeout: float = 30.0) -> dict[str, Any] | None:
+        assert self._stop is not None
+        deadline = self._loop.time() + timeout
+        while not self._stop.is_set() and self._loop.time() < deadline:
+            snapshot = await sync_to_async(self._snapshot)()
+            if snapshot is not None:
+                return snapshot
+            await asyncio.sleep(0.05)
+        return None
+
+    def _snapshot(self) -> dict[str, Any] | None:
         from django.db import connections
 
         try:
-            return stream_snapshot(StreamingJob.objects.get(pk=self.stream_id))
+            stream = StreamingJob.objects.filter(pk=self.stream_id).first()
+            return stream_snapshot(stream) if stream is not None else None
         finally:
             connections.close_all()

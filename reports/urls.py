@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports import views
+from reports import analytics_views, views
 
 app_name = "reports"
 
 urlpatterns = [
     path("", views.job_list, name="job_list"),
+    path("analytics/", analytics_views.analytics_page, name="analytics"),
     path("reports/new/", views.job_create, name="job_create"),
     path("reports/<str:job_id>/", views.job_detail, name="job_detail"),
     path("reports/<str:job_id>/generate/", views.job_generate, name="job_generate"),

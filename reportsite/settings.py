@@ -110,6 +110,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.environ.get("TEST_SQLITE_NAME", f"/tmp/reportsite-test-{os.getpid()}.sqlite3")
     }
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # One psycopg pool per process: a worker runs hundreds of streams on threads, and
+    # each returns its connection between checkpoints, so a few connections serve all
+    # of them (PostgreSQL allows 100 by default across every process).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
+        "timeout": env_float("DB_POOL_TIMEOUT_SECONDS", 30.0),
+    }
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -129,8 +139,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# WhiteNoise serves static files from the apps directly: no collectstatic step.
+# Only needed for `collectstatic`; WhiteNoise serves files from the apps directly.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 
 # Request bodies: generous for long briefs, small enough to refuse abuse.
@@ -151,12 +161,28 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times reads out after 5 s by default, exactly the 5 s
+                # BZPOPMIN that channels_redis blocks on: receives then fail at random
+                # ("Timeout reading from ...", the socket closes with 1011). Wait longer.
+                # Its asyncio pool also refuses (MaxConnectionsError) past 100
+                # connections, one per command in flight: a web process with hundreds
+                # of sockets joining groups at once needs more.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "max_connections": int(
+                            os.environ.get("CHANNEL_LAYER_MAX_CONNECTIONS", "1000")
+                        ),
+                    }
+                ],
                 # Deltas are coalesced (~10 messages/s per running stage), so 1,000
                 # leaves a slow watcher 100 s before anything is dropped; a gap is
                 # repaired with a snapshot anyway.
                 "capacity": 1000,
                 "expiry": 60,
+                # Sites (or test runs) sharing one Redis keep apart by prefix.
+                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
             },
         }
     }
@@ -177,9 +203,19 @@ EMBEDDED_RUNNER_THREADS = int(os.environ.get("EMBEDDED_RUNNER_THREADS", "16"))
 LEASE_TTL_SECONDS = env_float("LEASE_TTL_SECONDS", 15.0)
 LEASE_HEARTBEAT_SECONDS = env_float("LEASE_HEARTBEAT_SECONDS", 1.0)
 SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 5.0)
+# A socket that has heard nothing of an active stream for this long checks the database
+# (so a final event the channel layer dropped still reaches the page).
+LIVE_IDLE_CHECK_SECONDS = env_float("LIVE_IDLE_CHECK_SECONDS", 5.0)
+# How long a process reuses the stage-duration history behind time-remaining estimates.
+ETA_HISTORY_CACHE_SECONDS = env_float("ETA_HISTORY_CACHE_SECONDS", 30.0)
 # How often token deltas are published and partial text checkpointed.
 DELTA_COALESCE_SECONDS = env_float("DELTA_COALESCE_SECONDS", 0.1)
 CHECKPOINT_SECONDS = env_float("CHECKPOINT_SECONDS", 1.0)
+# Server-Sent Events: the last events kept per stream for clients that reconnect with
+# Last-Event-ID (in memory, or a Redis stream with REDIS_URL), and how often an idle
+# connection gets a keep-alive comment.
+EVENT_LOG_MAXLEN = int(os.environ.get("EVENT_LOG_MAXLEN", "1000"))
+SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 
 # --- Celery (distributed mode) -------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -190,13 +226,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A killed worker's streams are recovered by the sweeper (beat), never by requeueing:
+# reject_on_worker_lost can requeue a poison task forever (it only matters for prefork).
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
-# A stream's task runs for minutes; an unacked task is redelivered after this long.
-# The lease (not the broker) decides who runs a stream, so a redelivery is harmless;
-# the sweeper re-enqueues streams whose worker died long before this expires.
+# The queue name (one per site or test run sharing a Redis).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
+# Streams are I/O-bound and last minutes: threads, many per process (README, bench/).
+CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", "200"))
+# The lease, not the broker, decides who runs a stream. An unacked task is handed out
+# again after visibility_timeout; the second copy finds the lease live (or the stream
+# finished) and returns at once, so redelivery is harmless, and it is never needed
+# for recovery: the beat sweeper re-enqueues a dead worker's streams after
+# LEASE_TTL_SECONDS. So the timeout is long (1 h, longer than a normal stream), to
+# keep redeliveries rare, not short to make recovery fast.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 }
+# A lost broker connection must not cancel running streams: they own their leases.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-streams": {
@@ -257,6 +305,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # what openai 3.x and anthropic 2.x use
         "openai": {"level": "WARNING"},
         "anthropic": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},

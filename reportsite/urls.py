@@ -3,13 +3,17 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from reports import health, sse
 from reports import views as report_views
 from reports.api import api
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/signup/", report_views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Before the ninja API: an async streaming view (SSE), not a ninja operation.
+    path("api/streams/<str:stream_id>/events/", sse.stream_events, name="stream_events"),
     path("api/", api.urls),
     path("starmap/", include("starmap.urls")),
     path("", include("reports.urls")),

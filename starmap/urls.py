@@ -1,7 +1,14 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from starmap import views
 
 app_name = "starmap"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.job_list, name="job_list"),
+    path("new/", views.job_create, name="job_create"),
+    path("<str:job_id>/", views.job_detail, name="job_detail"),
+    path("<str:job_id>/generate/", views.job_generate, name="job_generate"),
+]

@@ -55,7 +55,9 @@ def other_user(db: None) -> User:
 
 @pytest.fixture
 def staff_user(db: None) -> User:
-    return User.objects.create_user("sam", "sam@example.com", "correct-horse-battery", is_staff=True)
+    return User.objects.create_user(
+        "sam", "sam@example.com", "correct-horse-battery", is_staff=True
+    )
 
 
 @pytest.fixture
@@ -105,3 +107,51 @@ def require_service(name: str, host: str, port: int) -> None:
     if CI:
         pytest.fail(message + " (CI=true: services are required)")
     pytest.skip(message)
+
+
+# --- browser tests: Playwright driving Debian's Chromium against a real server ---
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[object]:
+    """A fresh Chromium page (sync API, closed after the test)."""
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+# --- WebSocket tests ---
+@pytest.fixture
+def asgi_app() -> Any:
+    """The project's ASGI application (origin check and auth included)."""
+    from reportsite.asgi import application
+
+    return application
+
+
+def session_cookie(user: User) -> tuple[bytes, bytes]:
+    """A ``cookie`` header that logs ``user`` in on a WebSocket handshake."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,8 +63,8 @@ class StageSpec:
 class Pipeline:
     type: str
     title: str
-    job_model: type[BaseJob]
-    input_schema: type[BaseModel]
+    job_model: builtins.type[BaseJob]
+    input_schema: builtins.type[BaseModel]
     stages: tuple[StageSpec, ...]
     prompt_dir: Path
     system_prompt: str = "system.txt"

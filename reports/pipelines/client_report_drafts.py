@@ -35,7 +35,7 @@ def brief(ctx: StageContext) -> str:
     objective = _first_sentence(i.get("objective", ""), "Clarify the objective")
     audience = i.get("audience") or "the leadership team"
     questions = [
-        f"Where does {client} stand today on {_topic(i)}?",
+        f"Where does {client} stand today, and what would it take to {_topic(i)}?",
         f"What stops {client} from reaching the objective, and what helps?",
         "Which options are realistic within the stated constraints?",
         f"What should {audience} decide first, and how will progress be measured?",
@@ -101,8 +101,8 @@ def sections(ctx: StageContext) -> str:
     outline_items = ctx.data.get("outline") or json.loads(outline(ctx))
     questions = (ctx.data.get("brief") or {}).get("key_questions", [])
     bodies = [
-        f"{client} starts from a position that is partly understood. The brief points to "
-        f"{topic} as the aim; the first task is to agree a baseline everyone accepts, using "
+        f"{client} starts from a position that is partly understood. The aim, as the brief "
+        f"puts it, is to {topic}; the first task is to agree a baseline everyone accepts, using "
         "figures the organisation already collects rather than new surveys.",
         "Three kinds of obstacle usually matter most: unclear ownership, competing "
         "priorities for the same people, and missing data to show progress. Enablers are "
@@ -128,14 +128,30 @@ def sections(ctx: StageContext) -> str:
 def recommendations(ctx: StageContext) -> str:
     client = ctx.inputs.get("client") or "the client"
     items = [
-        ("Agree the baseline", "the body shows progress cannot be judged without one",
-         "the sponsor", "list the three figures already collected and who owns them"),
-        ("Run an eight-week pilot", "it tests the approach at low cost (Option A)",
-         "one team lead", "pick the pilot team and book a kick-off"),
-        ("Protect time for the work", "competing priorities are the main obstacle",
-         "line managers", "reserve two hours a week in calendars"),
-        ("Review monthly", "a fixed rhythm keeps measures honest",
-         "the sponsor", "schedule the first review four weeks from now"),
+        (
+            "Agree the baseline",
+            "the body shows progress cannot be judged without one",
+            "the sponsor",
+            "list the three figures already collected and who owns them",
+        ),
+        (
+            "Run an eight-week pilot",
+            "it tests the approach at low cost (Option A)",
+            "one team lead",
+            "pick the pilot team and book a kick-off",
+        ),
+        (
+            "Protect time for the work",
+            "competing priorities are the main obstacle",
+            "line managers",
+            "reserve two hours a week in calendars",
+        ),
+        (
+            "Review monthly",
+            "a fixed rhythm keeps measures honest",
+            "the sponsor",
+            "schedule the first review four weeks from now",
+        ),
     ]
     lines = [OFFLINE_NOTE, ""]
     for number, (action, why, owner, step) in enumerate(items, start=1):
@@ -151,7 +167,7 @@ def summary(ctx: StageContext) -> str:
     return (
         f"{OFFLINE_NOTE}\n\n"
         f"This report supports {i.get('audience') or 'the leadership team'} at {client} "
-        f"in deciding how to achieve {_topic(i)}. It finds that progress depends less on "
+        f"in deciding how to {_topic(i)}. It finds that progress depends less on "
         "new spending than on three things: an agreed baseline, protected time for the "
         "people doing the work, and a short list of measures reviewed on a fixed rhythm. "
         "Of the options compared, a focused eight-week pilot followed by a phased roll-out "

@@ -76,6 +76,7 @@ class Script:
     fail_mid_stream: ProviderError | None = None
     usage: bool = True
     gate: threading.Event | None = None  # the stream waits for this before each chunk
+    delay: float | None = None  # seconds between chunks for this call (None: the provider's)
 
 
 @dataclass
@@ -116,7 +117,7 @@ class FakeProvider(Provider):
             text,
             tokens_in=count_tokens(request.system) + count_tokens(request.prompt),
             chunk_tokens=self.chunk_tokens,
-            delay=self.delay,
+            delay=self.delay if script.delay is None else script.delay,
             fail_after=script.fail_mid_stream,
             usage=script.usage,
             gate=script.gate,

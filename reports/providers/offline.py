@@ -52,7 +52,11 @@ def parse_faults(spec: str) -> list[Fault]:
         stage, kind = parts[0], parts[1]
         if kind not in {"429", "500", "cut", "timeout", "auth", "badrequest", "invalid", "slow"}:
             raise ValueError(f"OFFLINE_FAULTS: unknown fault {kind!r} in {item!r}")
-        count = int(parts[2]) if len(parts) == 3 else 1
+        try:
+            count = int(parts[2]) if len(parts) == 3 else 1
+        except ValueError:
+            message = f"OFFLINE_FAULTS: the count in {item!r} must be a whole number"
+            raise ValueError(message) from None
         faults.append(Fault(stage, kind, count))
     return faults
 
@@ -69,17 +73,14 @@ class OfflineStream(CompletionStream):
     def __iter__(self) -> Iterator[str]:
         tokens = TOKEN_RE.findall(self._text)
         per_tick = max(1, round(self._rate * TICK_SECONDS))
-        sent = 0
-        for start in range(0, len(tokens), per_tick):
+        # A cut stream sends exactly its first part, however fast it streams.
+        limit = len(tokens) if self._cut_after is None else self._cut_after
+        for start in range(0, limit, per_tick):
             if self._closed.wait(TICK_SECONDS):
                 return
-            if self._cut_after is not None and sent >= self._cut_after:
-                raise TransientError(
-                    "The model's stream was cut off mid-way.", kind="stream_cut"
-                )
-            chunk = tokens[start : start + per_tick]
-            sent += len(chunk)
-            yield "".join(chunk)
+            yield "".join(tokens[start : min(start + per_tick, limit)])
+        if self._cut_after is not None:
+            raise TransientError("The model's stream was cut off mid-way.", kind="stream_cut")
         self.usage = Usage(self._tokens_in, count_tokens(self._text))
 
     def close(self) -> None:

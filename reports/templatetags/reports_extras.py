@@ -27,8 +27,8 @@ def streaming_report_progress(
 def duration(seconds: float | None) -> str:
     """12 s, 3 min 05 s, 1 h 02 min."""
     if seconds is None:
-        return "–"
-    total = int(round(seconds))
+        return "\u2013"  # an en dash: no value yet
+    total = round(seconds)
     if total < 60:
         return f"{total} s"
     minutes, secs = divmod(total, 60)

@@ -42,6 +42,11 @@
       const left = parseFloat(el.dataset.eta) - (now - parseInt(el.dataset.etaAt, 10)) / 1000;
       el.textContent = left > 0 ? "~" + fmt(left) : "almost done";
     });
+    // A running stage past its historical p95 shows "taking longer than usual".
+    document.querySelectorAll("[data-slow-after][hidden]").forEach(function (el) {
+      const since = Date.parse(el.dataset.slowSince);
+      if (!isNaN(since) && (now - since) / 1000 > parseFloat(el.dataset.slowAfter)) el.hidden = false;
+    });
     const root = document.querySelector("[data-page-stream]");
     const id = root && root.dataset.pageStream;
     const summary = id && document.getElementById("stream-" + id + "-summary");
@@ -62,5 +67,6 @@
     }
   }
   setInterval(tick, 1000);
+  document.addEventListener("htmx:wsAfterMessage", tick);
   document.addEventListener("DOMContentLoaded", tick);
 })();

@@ -12,7 +12,9 @@ from reports.providers.fake import FakeProvider
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_runs_whole_pipeline_and_persists_every_stage(make_stream: Any, fake_provider: FakeProvider) -> None:
+def test_runs_whole_pipeline_and_persists_every_stage(
+    make_stream: Any, fake_provider: FakeProvider
+) -> None:
     stream = make_stream()
 
     assert run_stream(stream.pk) == StreamStatus.COMPLETED
@@ -56,7 +58,9 @@ def test_usage_and_totals_are_saved(make_stream: Any, fake_provider: FakeProvide
     assert all(a.usage_known for a in attempts)
 
 
-def test_a_second_runner_cannot_claim_a_running_stream(make_stream: Any, fake_provider: FakeProvider) -> None:
+def test_a_second_runner_cannot_claim_a_running_stream(
+    make_stream: Any, fake_provider: FakeProvider
+) -> None:
     from reports.leases import claim
 
     stream = make_stream()

@@ -1,0 +1,47 @@
+"""A bench-only pipeline: two model stages of fixed length (no JSON parsing), so one
+stream takes ~10 s at 50 tokens/s instead of the client report's minutes.
+
+Registered in the bench process and in the bench worker (``bench.worker_app``); the
+web process does not need it (snapshots fall back gracefully for unknown types).
+"""
+
+from __future__ import annotations
+
+from reports.pipelines.base import Pipeline, StageContext, StageSpec
+from reports.pipelines.client_report import PIPELINE as REPORT
+from reports.pipelines.registry import register as register_pipeline
+
+BENCH_TYPE = "bench"
+DRAFT_TOKENS = 250
+POLISH_TOKENS = 150
+
+
+def _words(count: int, word: str) -> str:
+    return " ".join(f"{word}{i % 10}" for i in range(count)) + "\n"
+
+
+def _draft(context: StageContext) -> str:
+    return _words(DRAFT_TOKENS, "draft")
+
+
+def _polish(context: StageContext) -> str:
+    return _words(POLISH_TOKENS, "polish")
+
+
+PIPELINE = Pipeline(
+    type=BENCH_TYPE,
+    title="Benchmark",
+    description="Two plain stages of fixed length (bench/ only).",
+    job_model=REPORT.job_model,
+    input_schema=REPORT.input_schema,
+    prompt_dir=REPORT.prompt_dir,
+    stages=(
+        StageSpec("draft", "Draft", "context.txt", max_tokens=400, draft=_draft),
+        StageSpec("polish", "Polish", "summary.txt", reads=("draft",), max_tokens=400,
+                  draft=_polish),
+    ),
+)
+
+
+def register() -> None:
+    register_pipeline(PIPELINE)

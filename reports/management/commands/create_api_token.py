@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from reports.auth import create_api_token
+
+
+class Command(BaseCommand):
+    help = "Create a bearer token for the JSON API and print it (shown only once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--name", default="", help="What the token is for.")
+
+    def handle(self, *args: Any, username: str, name: str, **options: Any) -> None:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}.")
+        self.stdout.write(create_api_token(user=user, name=name))

@@ -1,0 +1,133 @@
+"""The starmap pipeline: ten stages, some of them side by side.
+
+organisation -> (learners | gaps) -> objectives (JSON) -> (modalities | measurement)
+-> (timeline | risks) -> summary -> assembly. Stages in brackets read only what came
+before them, so the engine runs them at the same time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from reports.pipelines.base import OutputInvalid, Pipeline, StageSpec, parse_json_list
+from reports.pipelines.registry import register as register_pipeline
+from starmap import assembly, drafts
+from starmap.models import (
+    BUDGET_MAX,
+    DELIVERY_MAX,
+    INDUSTRY_MAX,
+    ORGANISATION_MAX,
+    ROLES_MAX,
+    TIMELINE_MAX,
+    Currency,
+    OrganisationSize,
+    StarmapJob,
+)
+
+LIMIT = settings.JOB_FIELD_MAX_LENGTH
+BLOOM_LEVELS = {"remember", "understand", "apply", "analyse", "analyze", "evaluate", "create",
+                "value"}
+OBJECTIVE_KEYS = ("id", "audience", "objective", "measure")
+MAX_OBJECTIVES = 12
+
+
+class StarmapInput(BaseModel):
+    """The inputs of a starmap (the API's ``input_data`` for type ``starmap``)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    title: str = Field(min_length=1, max_length=settings.JOB_TITLE_MAX_LENGTH)
+    organisation: str = Field(min_length=1, max_length=ORGANISATION_MAX)
+    industry: str = Field(min_length=1, max_length=INDUSTRY_MAX)
+    size: str = Field(description=f"One of: {', '.join(OrganisationSize.values)}")
+    roles_audiences: str = Field(min_length=1, max_length=ROLES_MAX)
+    business_goals: str = Field(min_length=1, max_length=LIMIT)
+    performance_gaps: str = Field(min_length=1, max_length=LIMIT)
+    constraints: str = Field(default="", max_length=LIMIT)
+    timeline: str = Field(min_length=1, max_length=TIMELINE_MAX)
+    budget: Decimal | None = Field(default=None, gt=0, le=BUDGET_MAX, decimal_places=2)
+    currency: str = Field(default=Currency.USD.value)
+    delivery_preferences: str = Field(default="", max_length=DELIVERY_MAX)
+
+    @field_validator("size")
+    @classmethod
+    def _known_size(cls, value: str) -> str:
+        if value not in OrganisationSize.values:
+            raise ValueError(f"must be one of {', '.join(OrganisationSize.values)}")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        value = value.upper()
+        if value not in Currency.values:
+            raise ValueError(f"must be one of {', '.join(Currency.values)}")
+        return value
+
+
+def parse_objectives(text: str) -> list[Any]:
+    """3-12 objectives, each with non-empty id, audience, objective and measure."""
+    items = parse_json_list(text, item_keys=OBJECTIVE_KEYS, min_items=3)
+    if len(items) > MAX_OBJECTIVES:
+        raise OutputInvalid(f"expected at most {MAX_OBJECTIVES} objectives, got {len(items)}")
+    for number, item in enumerate(items, start=1):
+        empty = [k for k in OBJECTIVE_KEYS if not isinstance(item[k], str) or not item[k].strip()]
+        if empty:
+            raise OutputInvalid(f"objective {number} has an empty {', '.join(empty)}")
+        level = str(item.get("level", "")).strip().lower()
+        if level and level not in BLOOM_LEVELS:
+            raise OutputInvalid(f"objective {number} has an unknown level {level!r}")
+    return items
+
+
+PIPELINE = Pipeline(
+    type="starmap",
+    title="Starmap",
+    description=(
+        "A learning-needs analysis: stakeholders, learners, gaps, objectives, delivery, "
+        "measurement, timeline and budget, risks, executive summary."
+    ),
+    job_model=StarmapJob,
+    input_schema=StarmapInput,
+    prompt_dir=Path(__file__).parent / "prompts",
+    stages=(
+        StageSpec("organisation", "Organisation and stakeholders", "organisation.txt",
+                  weight=1.0, max_tokens=900, draft=drafts.organisation),
+        StageSpec("learners", "Learner profiles", "learners.txt", reads=("organisation",),
+                  weight=1.2, max_tokens=1200, draft=drafts.learners),
+        StageSpec("gaps", "Performance gaps", "gaps.txt", reads=("organisation",),
+                  weight=1.0, max_tokens=900, draft=drafts.gaps),
+        StageSpec("objectives", "Learning objectives", "objectives.txt",
+                  reads=("learners", "gaps"), weight=1.0, max_tokens=1200, json_output=True,
+                  parse=parse_objectives, draft=drafts.objectives),
+        StageSpec("modalities", "Delivery modalities", "modalities.txt",
+                  reads=("learners", "objectives"), weight=1.2, max_tokens=1000,
+                  draft=drafts.modalities),
+        StageSpec("measurement", "Measurement and KPIs", "measurement.txt",
+                  reads=("gaps", "objectives"), weight=1.0, max_tokens=900,
+                  draft=drafts.measurement),
+        StageSpec("timeline", "Timeline and budget", "timeline.txt",
+                  reads=("objectives", "modalities"), weight=1.0, max_tokens=900,
+                  draft=drafts.timeline),
+        StageSpec("risks", "Risks and mitigations", "risks.txt",
+                  reads=("organisation", "gaps", "modalities"), weight=1.0, max_tokens=900,
+                  draft=drafts.risks),
+        StageSpec("summary", "Executive summary", "summary.txt",
+                  reads=("gaps", "objectives", "modalities", "measurement", "timeline", "risks"),
+                  weight=0.8, max_tokens=700, draft=drafts.summary),
+        StageSpec("assembly", "Assemble the starmap",
+                  reads=("organisation", "learners", "gaps", "objectives", "modalities",
+                         "measurement", "timeline", "risks", "summary"),
+                  weight=0.2, build=assembly.assemble),
+    ),
+)
+
+
+def register() -> None:
+    """Add the starmap type to the core's registry (called from ``StarmapConfig.ready``)."""
+    register_pipeline(PIPELINE)

@@ -1,0 +1,46 @@
+"""The whole loop in a browser: sign up, create a report, Generate, watch it, read it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.servers import embedded_server
+
+pytestmark = pytest.mark.browser
+
+
+def test_sign_up_generate_and_watch_a_report_complete_live(browser_page: Any) -> None:
+    page = browser_page
+    with embedded_server(OFFLINE_TOKENS_PER_SECOND="400") as server:
+        page.goto(server.url + "/accounts/signup/")
+        page.fill("#id_username", "newcomer")
+        page.fill("#id_password1", "a-long-passphrase-42")
+        page.fill("#id_password2", "a-long-passphrase-42")
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/reports/new/$"))
+
+        page.fill("#id_title", "Retention plan")
+        page.fill("#id_client", "Acme Ltd")
+        page.fill("#id_objective", "Reduce churn by 20% within a year.")
+        page.click("button[name=generate]")
+        page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
+        page_url = page.url
+
+        stages = page.locator("ol.stages > li")
+        assert stages.count() == 7
+        # Stages turn completed one by one over the socket, with no reload.
+        page.locator("li.stage-running").first.wait_for()
+        page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+        assert page.url == page_url
+        assert page.locator(".summary .badge").inner_text() == "Completed"
+        assert page.get_attribute("[role=progressbar]", "aria-valuenow") == "100"
+        page.wait_for_function("document.title.startsWith('✓ Retention plan')", timeout=5_000)
+
+        page.click("text=Open report")
+        page.wait_for_url(re.compile(r"/documents/"))
+        assert page.locator("article.document h1").inner_text() == "Retention plan"
+        assert "Offline draft" in page.locator("article.document").inner_text()
+        page.screenshot(path="/tmp/report-page.png", full_page=False)

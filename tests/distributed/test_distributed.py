@@ -1,0 +1,110 @@
+"""Distributed mode end to end: Daphne and Celery processes, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.distributed.conftest import Cluster, Proc, Web, check, wait_status, watch_stream
+
+pytestmark = [pytest.mark.services, pytest.mark.subprocess]
+
+TERMINAL = "stream.completed"
+
+
+def events_after_snapshot(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    assert messages[0]["type"] == "snapshot", messages[0]
+    return [m for m in messages if m["type"] != "snapshot"]
+
+
+def assert_in_seq_order(messages: list[dict[str, Any]]) -> None:
+    seqs = [m["seq"] for m in messages]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+
+
+async def test_stream_end_to_end_over_websocket(cluster: Cluster, web: Web, worker: Proc) -> None:
+    stream_id = web.create_stream(title="End to end")
+    messages = await watch_stream(web, stream_id)
+
+    events = events_after_snapshot(messages)
+    assert_in_seq_order(messages)
+    assert events[-1]["type"] == TERMINAL
+    assert any(e["type"] == "stage.delta" for e in events)
+    assert cluster.stream_row(stream_id)["status"] == "completed"
+    assert set(cluster.attempts(stream_id).values()) <= {0, 1}
+
+
+async def test_two_web_processes_deliver_the_same_events(
+    cluster: Cluster, web: Web, worker: Proc
+) -> None:
+    other = cluster.daphne()
+    other.login("olivia")
+    # Slow enough for both watchers to be connected before the first stage ends.
+    stream_id = web.create_stream(title="Two web processes")
+    first, second = await asyncio.gather(
+        watch_stream(web, stream_id), watch_stream(other, stream_id)
+    )
+
+    # Each watcher may have joined at a different seq: compare from the later snapshot.
+    start = max(first[0]["seq"], second[0]["seq"])
+    tail = [[(m["seq"], m["type"], m.get("text")) for m in events_after_snapshot(messages)
+             if m["seq"] > start] for messages in (first, second)]
+    assert tail[0] == tail[1]
+    assert tail[0][-1][1] == TERMINAL
+    assert any(kind == "stage.delta" for _, kind, _ in tail[0])
+    other.proc.stop()
+
+
+def test_redelivered_task_never_runs_a_stream_twice(
+    cluster: Cluster, web: Web, worker: Proc
+) -> None:
+    stream_id = web.create_stream(title="Redelivery")
+    wait_for(lambda: cluster.stream_row(stream_id)["status"] == "running", timeout=20)
+    # The same message again, twice, while the first copy runs (what the broker does
+    # after visibility_timeout, or a producer retry), and once more after it finished.
+    redelivered = cluster.send_run_task(stream_id)
+    duplicate = cluster.send_run_task(stream_id, task_id=redelivered)
+    wait_status(cluster, stream_id, "completed")
+    late = cluster.send_run_task(stream_id)
+
+    for task_id in {redelivered, duplicate, late}:
+        check(lambda t=task_id: f"[{t}] succeeded" in worker.output())  # type: ignore[misc]
+    assert worker.output().count(f"Task reports.tasks.run_stream[{redelivered}] received") == 2
+    assert cluster.stream_row(stream_id)["runs"] == 1
+    attempts = cluster.attempts(stream_id)
+    assert attempts and max(attempts.values()) == 1, attempts
+
+
+def test_killed_worker_is_replaced_without_repeating_completed_stages(
+    cluster: Cluster, web: Web
+) -> None:
+    # Worker A's model is slow on "sections", so it is killed in the middle of it.
+    doomed = cluster.worker("doomed", OFFLINE_FAULTS="sections:slow:40")
+    stream_id = web.create_stream(title="Killed worker")
+
+    def mid_sections() -> bool:
+        rows = cluster.query(
+            "SELECT status, length(output) FROM reports_stage "
+            "WHERE stream_id = %s AND key = 'sections'", [stream_id],
+        )
+        return bool(rows) and rows[0][0] == "running" and rows[0][1] > 0
+
+    wait_for(mid_sections, timeout=30, interval=0.1)
+    done_before = {k for k, s in cluster.stage_statuses(stream_id).items() if s == "completed"}
+    attempts_before = cluster.attempts(stream_id)
+    doomed.kill()
+    assert {"brief", "context", "outline"} <= done_before
+
+    # The replacement never saw the task: beat's sweeper finds the expired lease.
+    cluster.beat()
+    cluster.worker("rescuer", CELERY_VISIBILITY_TIMEOUT="2")
+    wait_status(cluster, stream_id, "completed", timeout=60)
+
+    attempts = cluster.attempts(stream_id)
+    for key in done_before:
+        assert attempts[key] == attempts_before[key] == 1, (key, attempts)
+    assert attempts["sections"] == 2  # the interrupted call, then one more
+    assert cluster.stream_row(stream_id)["runs"] == 2

@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+
+from reports.engine import run_stream
+from reports.providers.fake import FakeProvider
+from tests.conftest import session_cookie
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+async def connect(
+    app: Any, path: str, *headers: tuple[bytes, bytes]
+) -> tuple[WebsocketCommunicator, bool, Any]:
+    communicator = WebsocketCommunicator(app, path, headers=list(headers))
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def receive_until(communicator: WebsocketCommunicator, final: str) -> list[dict[str, Any]]:
+    messages = []
+    while True:
+        message = await communicator.receive_json_from(timeout=15)
+        messages.append(message)
+        if message["type"] == final:
+            return messages
+
+
+async def test_snapshot_first_then_every_event_in_seq_order(
+    asgi_app: Any, make_stream: Any, user: User, fake_provider: FakeProvider
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(
+        asgi_app, f"/ws/streams/{stream.pk}/", ORIGIN, cookie
+    )
+    assert connected
+
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["stream"]["stream_id"] == str(stream.pk)
+    assert [s["status"] for s in snapshot["stream"]["stages"]] == ["pending"] * 7
+
+    runner = asyncio.ensure_future(asyncio.to_thread(run_stream, stream.pk))
+    events = await receive_until(communicator, "stream.completed")
+    assert await runner == "completed"
+    await communicator.disconnect()
+
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert all(e["stream_id"] == str(stream.pk) for e in events)
+    types = [e["type"] for e in events]
+    assert types.count("stage.completed") == 7
+    assert "stage.delta" in types
+    # Deltas of a stage, put together, are exactly the saved output.
+    brief = "".join(
+        e["text"] for e in events if e["type"] == "stage.delta" and e["stage"] == "brief"
+    )
+    saved = await database_sync_to_async(lambda: stream.stages.get(key="brief").output)()
+    assert brief == saved
+    assert events[-1]["report_id"]
+
+
+async def test_a_client_joining_mid_stage_gets_the_text_so_far(
+    asgi_app: Any, make_stream: Any, user: User, fake_provider: FakeProvider, settings: Any
+) -> None:
+    from reports.models import Stage, StageStatus
+    from tests.conftest import wait_for
+
+    settings.CHECKPOINT_SECONDS = 0.05
+    settings.DELTA_COALESCE_SECONDS = 0.01
+    fake_provider.delay = 0.01  # every stage streams for a while
+    stream = await database_sync_to_async(make_stream)()
+    runner = asyncio.ensure_future(asyncio.to_thread(run_stream, stream.pk))
+
+    def sections_checkpointed() -> bool:
+        return (
+            Stage.objects.filter(stream=stream, key="sections", status=StageStatus.RUNNING)
+            .exclude(output="")
+            .exists()
+        )
+
+    await asyncio.to_thread(wait_for, sections_checkpointed)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(
+        asgi_app, f"/ws/streams/{stream.pk}/", ORIGIN, cookie
+    )
+    assert connected
+    messages = await receive_until(communicator, "stream.completed")
+    await runner
+    await communicator.disconnect()
+
+    assert messages[0]["type"] == "snapshot"
+    deltas = [m for m in messages if m["type"] == "stage.delta" and m["stage"] == "sections"]
+    assert deltas and deltas[0]["offset"] == 0  # the first one brings the text so far
+    text = ""
+    for delta in deltas:
+        assert delta["offset"] in (0, len(text))
+        text = delta["text"] if delta["offset"] == 0 else text + delta["text"]
+    saved = await database_sync_to_async(
+        lambda: Stage.objects.get(stream=stream, key="sections").output
+    )()
+    assert text == saved
+
+
+async def test_another_user_is_refused(asgi_app: Any, make_stream: Any, other_user: User) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(other_user)
+    _, connected, code = await connect(asgi_app, f"/ws/streams/{stream.pk}/", ORIGIN, cookie)
+    assert not connected
+    assert code == 4403
+
+
+async def test_staff_may_watch_any_stream(
+    asgi_app: Any, make_stream: Any, staff_user: User
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(staff_user)
+    communicator, connected, _ = await connect(
+        asgi_app, f"/ws/streams/{stream.pk}/", ORIGIN, cookie
+    )
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+    await communicator.disconnect()
+
+
+async def test_anonymous_is_refused(asgi_app: Any, make_stream: Any) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    _, connected, code = await connect(asgi_app, f"/ws/streams/{stream.pk}/", ORIGIN)
+    assert not connected
+    assert code == 4403
+
+
+async def test_a_foreign_origin_is_refused(asgi_app: Any, make_stream: Any, user: User) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(user)
+    _, connected, _ = await connect(
+        asgi_app, f"/ws/streams/{stream.pk}/", (b"origin", b"https://evil.example"), cookie
+    )
+    assert not connected
+
+
+async def test_a_malformed_stream_id_is_refused(asgi_app: Any, user: User) -> None:
+    cookie = await database_sync_to_async(session_cookie)(user)
+    _, connected, code = await connect(asgi_app, "/ws/streams/not-a-uuid/", ORIGIN, cookie)
+    assert not connected
+    assert code == 4403
+
+
+async def test_live_page_socket_sends_html_fragments(
+    asgi_app: Any, make_stream: Any, user: User, other_user: User, fake_provider: FakeProvider
+) -> None:
+    mine = await database_sync_to_async(make_stream)()
+    theirs = await database_sync_to_async(make_stream)(owner=other_user)
+    cookie = await database_sync_to_async(session_cookie)(user)
+
+    _, connected, code = await connect(
+        asgi_app, f"/ws/live/?streams={mine.pk},{theirs.pk}", ORIGIN, cookie
+    )
+    assert not connected and code == 4403
+
+    communicator, connected, _ = await connect(
+        asgi_app, f"/ws/live/?streams={mine.pk}", ORIGIN, cookie
+    )
+    assert connected
+    snapshot = await communicator.receive_from(timeout=5)
+    assert f'id="stream-{mine.pk}"' in snapshot and 'hx-swap-oob="true"' in snapshot
+    # Subscribing to someone else's stream later is ignored.
+    await communicator.send_json_to({"subscribe": str(theirs.pk)})
+    runner = asyncio.ensure_future(asyncio.to_thread(run_stream, mine.pk))
+    fragments = []
+    while True:
+        html = await communicator.receive_from(timeout=15)
+        assert str(theirs.pk) not in html
+        fragments.append(html)
+        if "The report is ready." in html:
+            break
+    await runner
+    await communicator.disconnect()
+    assert any(f'id="stage-{mine.pk}-brief-output" hx-swap-oob=' in f for f in fragments)
+    assert any(f'id="stage-{mine.pk}-assembly"' in f and "stage-completed" in f for f in fragments)
+
+
+async def test_card_pages_get_snapshots_without_the_stage_list(
+    asgi_app: Any, make_stream: Any, user: User
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(user)
+    path = f"/ws/live/?details=0&streams={stream.pk}"
+    communicator, connected, _ = await connect(asgi_app, path, ORIGIN, cookie)
+    assert connected
+    snapshot = await communicator.receive_from(timeout=5)
+    await communicator.disconnect()
+    assert f'id="stream-{stream.pk}-summary"' in snapshot
+    assert 'class="stages"' not in snapshot
+
+
+async def test_a_dropped_final_event_still_reaches_the_client(
+    asgi_app: Any, make_stream: Any, user: User, settings: Any
+) -> None:
+    """The channel layer lost ``stream.completed``: the quiet socket checks the database."""
+    from reports.models import StreamingJob
+
+    settings.LIVE_IDLE_CHECK_SECONDS = 0.2
+    stream = await database_sync_to_async(make_stream)()
+    await database_sync_to_async(StreamingJob.objects.filter(pk=stream.pk).update)(status="running")
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(
+        asgi_app, f"/ws/streams/{stream.pk}/", ORIGIN, cookie
+    )
+    assert connected
+    first = await communicator.receive_json_from(timeout=5)
+    assert first["stream"]["status"] == "running"
+    # The run ends, but its final event never arrives (no publish at all).
+    await database_sync_to_async(StreamingJob.objects.filter(pk=stream.pk).update)(
+        status="completed", progress=100
+    )
+    second = await communicator.receive_json_from(timeout=5)
+    await communicator.disconnect()
+    assert second["type"] == "snapshot"
+    assert second["stream"]["status"] == "completed"

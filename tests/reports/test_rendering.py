@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from reports.rendering import render_markdown
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "[click](javascript:alert(1))",
+    '<img src=x onerror="alert(1)">',
+    '<a href="https://ok.example" onclick="steal()">x</a>',
+    "[x](JaVaScRiPt:alert(1))",
+    "<iframe src='https://evil.example'></iframe>",
+    "![img](data:text/html;base64,PHNjcmlwdD4=)",
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    "<svg><script>alert(1)</script></svg>",
+]
+
+
+class ActiveContent(HTMLParser):
+    """Collects what a browser would act on: tags, event handlers, URLs, styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        for name, value in attrs:
+            value = (value or "").strip().lower()
+            if name.startswith("on") or name == "style":
+                self.problems.append(f"{tag}[{name}]")
+            if name in {"href", "src"} and not value.startswith(
+                ("http:", "https:", "mailto:", "#")
+            ):
+                self.problems.append(f"{tag}[{name}={value}]")
+
+
+def active_content(html: str) -> ActiveContent:
+    parser = ActiveContent()
+    parser.feed(html)
+    return parser
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_markdown_comes_out_inert(text: str) -> None:
+    found = active_content(str(render_markdown(text)))
+    assert not found.tags & {"script", "iframe", "svg", "img", "object", "embed", "style"}
+    assert found.problems == []
+
+
+def test_ordinary_markdown_survives() -> None:
+    html = str(
+        render_markdown("# Title\n\n**bold** and [a link](https://example.com)\n\n- one\n- two")
+    )
+    assert "<h1>Title</h1>" in html
+    assert "<strong>bold</strong>" in html
+    assert 'href="https://example.com"' in html and 'rel="noopener noreferrer nofollow"' in html
+    assert "<li>one</li>" in html
+
+
+def test_tables_render() -> None:
+    html = str(render_markdown("| a | b |\n|---|---|\n| 1 | 2 |"))
+    assert "<table>" in html and "<td>1</td>" in html

@@ -1,0 +1,90 @@
+"""Two starmap cards generating at once on one page, over one socket, to completion.
+
+Run on its own: ``.venv/bin/pytest -m browser tests/starmap``. A real Daphne server
+(embedded mode, offline model at a rate of ~10 s per starmap, its own SQLite file)
+and Debian's Chromium through Playwright.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.servers import embedded_server
+
+pytestmark = pytest.mark.browser
+
+BRIEF = {
+    "#id_organisation": "Northwind Health",
+    "#id_industry": "Healthcare",
+    "#id_timeline": "Pilot in Q1, all staff by Q3",
+    "#id_roles_audiences": "Front-desk staff (120)\nTeam leads (15)",
+    "#id_business_goals": "Raise patient satisfaction from 72% to 85% by year end.",
+    "#id_performance_gaps": "Staff do not know the new booking system.\n"
+    "Complaints are escalated too late.",
+}
+
+
+def create_starmap(page: Any, title: str) -> str:
+    """Fill the short form on the cards page; return the new card's id."""
+    cards = page.locator("article.job-card")
+    before = cards.count()
+    page.fill("#id_title", title)
+    for selector, value in BRIEF.items():
+        page.fill(selector, value)
+    page.select_option("#id_size", "1000-4999")
+    page.click("#starmap-form button:not([name=generate])")
+    cards.nth(before).wait_for()
+    card = page.locator("article.job-card", has_text=title)
+    card.wait_for()
+    assert page.input_value("#id_title") == ""  # a fresh form came back with the card
+    return str(card.get_attribute("id"))
+
+
+def test_two_cards_generate_at_once_and_complete_live(browser_page: Any) -> None:
+    page = browser_page
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    with embedded_server(OFFLINE_TOKENS_PER_SECOND="110") as server:
+        page.goto(server.url + "/accounts/signup/")
+        page.fill("#id_username", "planner")
+        page.fill("#id_password1", "a-long-passphrase-42")
+        page.fill("#id_password2", "a-long-passphrase-42")
+        page.click("button[type=submit]")
+        page.goto(server.url + "/starmap/")
+        page.evaluate("window.__sameDocument = true")
+
+        first = create_starmap(page, "Front desk starmap")
+        second = create_starmap(page, "Complaints starmap")
+        for card_id in (first, second):
+            page.click(f"#{card_id} button:has-text('Generate')")
+
+        # Both run at the same time, each on its own card...
+        page.wait_for_function(
+            "document.querySelectorAll('.job-card .summary[data-status=running]').length === 2"
+        )
+        for card_id in (first, second):
+            assert page.locator(f"#{card_id} [role=progressbar]").count() == 1
+            assert not page.locator(f"#{card_id} .when-idle").is_visible()  # no Generate now
+        # ...and both reach completed live, without a reload.
+        for card_id in (first, second):
+            page.locator(f"#{card_id} .summary[data-status=completed]").wait_for(timeout=60_000)
+        assert page.evaluate("window.__sameDocument") is True
+        live = [url for url in sockets if "/ws/live/" in url]
+        assert len(live) == 1, live  # one socket for the page, not one per card
+
+        for card_id in (first, second):
+            card = page.locator(f"#{card_id}")
+            assert card.locator(".badge").inner_text() == "Completed"
+            assert card.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
+            assert card.locator("text=Open report").is_visible()
+            assert card.locator("button:has-text('Regenerate')").is_visible()
+        page.screenshot(path="/tmp/starmap-cards.png", full_page=True)
+
+        page.click(f"#{first} >> text=Open report")
+        page.wait_for_url(re.compile(r"/documents/"))
+        document = page.locator("article.document")
+        assert document.locator("h1").inner_text() == "Front desk starmap"
+        assert "Learning objectives" in document.inner_text()
