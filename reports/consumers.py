@@ -37,6 +37,8 @@ class Watch:
     """What one socket has sent for one stream."""
 
     last_seq: int | None = None
+    # The seq of the last snapshot: events up to it are already in it.
+    snapshot_seq: int = -1
     text_len: dict[str, int] = field(default_factory=dict)
     # Whether the client last saw the stream active, and when it last heard of it.
     active: bool = True
@@ -113,6 +115,7 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         stream, stages = loaded
         watch = self.watches[stream_id]
         watch.last_seq = None
+        watch.snapshot_seq = stream.seq
         watch.active = stream.is_generating
         watch.heard_at = asyncio.get_running_loop().time()
         # What the client now holds of each running stage's text.
@@ -132,10 +135,12 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             if watch is None:
                 return
             seq = event["seq"]
-            if watch.last_seq is not None and seq <= watch.last_seq:
-                return  # already sent (or older than the snapshot's events)
+            if seq <= (watch.last_seq if watch.last_seq is not None else watch.snapshot_seq):
+                return  # already sent, or already part of the snapshot
             if watch.last_seq is not None and seq != watch.last_seq + 1:
-                await self.resync(stream_id)
+                await self.resync(stream_id)  # a gap: messages were dropped
+                if seq <= watch.snapshot_seq:
+                    return
             watch.last_seq = seq
             watch.heard_at = asyncio.get_running_loop().time()
             if event["type"] in FINAL_EVENTS:

@@ -227,3 +227,28 @@ async def test_a_dropped_final_event_still_reaches_the_client(
     await communicator.disconnect()
     assert second["type"] == "snapshot"
     assert second["stream"]["status"] == "completed"
+
+
+async def test_events_already_in_the_snapshot_are_not_sent_again(
+    asgi_app: Any, make_stream: Any, user: User
+) -> None:
+    """The engine saves a stage with its event's seq before publishing the event."""
+    from reports.broadcast import publisher
+    from reports.models import StreamingJob
+
+    stream = await database_sync_to_async(make_stream)()
+    await database_sync_to_async(StreamingJob.objects.filter(pk=stream.pk).update)(seq=1026)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(
+        asgi_app, f"/ws/streams/{stream.pk}/", ORIGIN, cookie
+    )
+    assert connected
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["seq"] == 1026
+    for seq in (1025, 1026, 1027):
+        event = {"type": "stream.progress", "seq": seq, "stream_id": str(stream.pk)}
+        publisher.publish(stream.pk, {"type": "stream.event", "event": event, "html": ""})
+    received = await communicator.receive_json_from(timeout=5)
+    assert received["seq"] == 1027
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
