@@ -8,6 +8,7 @@ in the middle of a stream (cancel must close the connection at once).
 
 from __future__ import annotations
 
+import abc
 import json
 import select
 import socket
@@ -65,7 +66,7 @@ class Reply:
     text: str | None = None  # None: answer_for(prompt)
 
 
-class FakeLLMServer:
+class FakeLLMServer(abc.ABC):
     """Base: the HTTP plumbing; subclasses write the protocol's events."""
 
     path = ""
@@ -192,8 +193,9 @@ class FakeLLMServer:
         content = messages[-1].get("content", "")
         return content if isinstance(content, str) else ""
 
+    @abc.abstractmethod
     def events(self, body: dict[str, Any], text: str, reply: Reply) -> Iterator[str]:
-        raise NotImplementedError
+        """The protocol's stream of SSE lines for one reply."""
 
 
 class OpenAIServer(FakeLLMServer):
