@@ -265,6 +265,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="offline tokens per second")
     parser.add_argument("--watchers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=220, help="worker threads")
+    parser.add_argument("--pool", default="threads", help="Celery pool: threads or gevent")
     parser.add_argument("--web", type=int, default=1, help="Daphne processes")
     parser.add_argument("--name", default="offline-50tps")
     parser.add_argument("--extra-env", default="", help="KEY=VALUE,... for the children")
@@ -309,7 +310,7 @@ def main() -> None:
                 "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                 "reportsite.asgi:application"]), f"127.0.0.1:{port}"))
         worker = procs.start("worker", [
-            "-m", "celery", "-A", "bench.worker_app", "worker", "--pool", "threads",
+            "-m", "celery", "-A", "bench.worker_app", "worker", "--pool", args.pool,
             "-c", str(args.concurrency), "--without-mingle", "--without-gossip",
             "--loglevel", "WARNING", "-n", f"bench-{tag}@%h"])
 

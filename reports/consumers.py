@@ -79,6 +79,15 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         for stream_id in list(getattr(self, "watches", {})):
             await self.channel_layer.group_discard(stream_group(stream_id), self.channel_name)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # channels (4.2+) runs close_old_connections in a thread before EVERY message,
+        # a thread hop per delta per socket. Stream events touch the database only to
+        # repair, through database_sync_to_async, which closes old connections itself.
+        if message["type"] == "stream.event":
+            await self.stream_event(message)
+        else:
+            await super().dispatch(message)
+
     @abc.abstractmethod
     def initial_stream_ids(self) -> list[str] | None:
         """The streams named by the URL (None: refuse the connection)."""
@@ -127,7 +136,7 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         await self.send_snapshot(stream, stages)
 
     async def stream_event(self, message: dict[str, Any]) -> None:
-        """A channel-layer message from the engine: ``{"event": {...}, "html": "..."}``."""
+        """A channel-layer message from the engine: ``{"event": {...}}``."""
         event = message["event"]
         stream_id = event["stream_id"]
         async with self.lock:
@@ -149,12 +158,10 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
                 repaired = await follow_text(event, watch.text_len)
                 if repaired is None:
                     return
-                if repaired is not event:
-                    await self.forward(repaired, live.render_event_html(repaired))
-                    return
+                event = repaired
             elif event["type"] == "stage.started":
                 watch.text_len[event["stage"]] = 0
-            await self.forward(event, message.get("html", ""))
+            await self.forward(event)
 
     async def check_idle_streams(self) -> None:
         """Every few seconds, look up active streams this socket has not heard from.
@@ -186,8 +193,8 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         """Send the whole state of one stream."""
 
     @abc.abstractmethod
-    async def forward(self, event: dict[str, Any], html: str) -> None:
-        """Send one event (as JSON, or as its pre-rendered HTML)."""
+    async def forward(self, event: dict[str, Any]) -> None:
+        """Send one event (as JSON, or as the HTML fragments it changes)."""
 
 
 class StreamEventsConsumer(StreamWatcherConsumer):
@@ -205,7 +212,7 @@ class StreamEventsConsumer(StreamWatcherConsumer):
         snapshot = await database_sync_to_async(stream_snapshot)(stream, stages)
         await self.send_json({"type": "snapshot", "seq": stream.seq, "stream": snapshot})
 
-    async def forward(self, event: dict[str, Any], html: str) -> None:
+    async def forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
@@ -235,7 +242,8 @@ class LivePageConsumer(StreamWatcherConsumer):
         )
         await self.send(text_data=html)
 
-    async def forward(self, event: dict[str, Any], html: str) -> None:
+    async def forward(self, event: dict[str, Any]) -> None:
+        html = await live.fragments_for(event)
         if html:
             await self.send(text_data=html)
 

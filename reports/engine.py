@@ -22,7 +22,7 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from reports import live, pricing
+from reports import pricing
 from reports.broadcast import publisher
 from reports.leases import SHUTDOWN, HeldLease, claim, keeper, new_run_owner, release
 from reports.messages import stage_failure_message
@@ -121,10 +121,7 @@ class StreamRun:
             if stage is not None:
                 event["stage"] = stage
             event.update(fields)
-            html = live.render_event_html(event)
-            publisher.publish(
-                self.stream_id, {"type": "stream.event", "event": event, "html": html}
-            )
+            publisher.publish(self.stream_id, {"type": "stream.event", "event": event})
 
     def _owned(self) -> Any:
         return StreamingJob.objects.filter(pk=self.stream_id, lease_owner=self.owner)
@@ -142,20 +139,8 @@ class StreamRun:
         # Stages a dead runner left unfinished go back to pending (their text is kept
         # until they run again), and its open attempts are recorded as interrupted.
         unfinished = (StageStatus.RUNNING, StageStatus.FAILED, StageStatus.CANCELLED)
-        Stage.objects.filter(stream_id=self.stream_id, status__in=unfinished).update(
-            status=StageStatus.PENDING
-        )
-        StageAttempt.objects.filter(
-            stage__stream_id=self.stream_id, status=AttemptStatus.RUNNING
-        ).update(
-            status=AttemptStatus.FAILED,
-            error_kind="interrupted",
-            error="The runner stopped (a crash or restart) during this attempt.",
-            finished_at=timezone.now(),
-        )
-        for stage in self.stages.values():
-            if stage.status in unfinished:
-                stage.status = StageStatus.PENDING
+        if any(s.status in unfinished or s.attempts for s in self.stages.values()):
+            self.reset_unfinished(unfinished)  # (a fresh stream has nothing to reset)
         self._owned().update(error="", error_kind="", finished_at=None, progress=self.progress())
         self.emit("stream.progress", status=StreamStatus.RUNNING, progress=self.progress())
         if self.stream.cancel_requested:
@@ -181,6 +166,22 @@ class StreamRun:
                 "internal", f"Stages that could not run: {', '.join(stuck)}. Retry them."
             )
         return self.finish_completed()
+
+    def reset_unfinished(self, unfinished: tuple[str, ...]) -> None:
+        Stage.objects.filter(stream_id=self.stream_id, status__in=unfinished).update(
+            status=StageStatus.PENDING
+        )
+        StageAttempt.objects.filter(
+            stage__stream_id=self.stream_id, status=AttemptStatus.RUNNING
+        ).update(
+            status=AttemptStatus.FAILED,
+            error_kind="interrupted",
+            error="The runner stopped (a crash or restart) during this attempt.",
+            finished_at=timezone.now(),
+        )
+        for stage in self.stages.values():
+            if stage.status in unfinished:
+                stage.status = StageStatus.PENDING
 
     def ready_stages(self, running: set[str]) -> list[str]:
         done = {k for k, s in self.stages.items() if s.status == StageStatus.COMPLETED}
@@ -422,17 +423,17 @@ class StreamRun:
     def checkpoint(self, stage: Stage, text: str, request: CompletionRequest) -> None:
         Stage.objects.filter(pk=stage.pk).update(output=text)
         self.checkpoint_seq()
-        self.check_budget(
-            pricing.cost_for(
-                request.model,
-                Usage(count_tokens(request.system + request.prompt), count_tokens(text)),
-            )
-        )
+        if self.budget() is not None:  # the running cost of this attempt counts too
+            tokens_in = count_tokens(request.system + request.prompt)
+            self.check_budget(pricing.cost_for(request.model, Usage(tokens_in, count_tokens(text))))
+
+    def budget(self) -> Decimal | None:
+        if self.stream.budget_usd is not None:
+            return self.stream.budget_usd
+        return Decimal(settings.STREAM_BUDGET_USD) if settings.STREAM_BUDGET_USD else None
 
     def check_budget(self, running_cost: Decimal | None = None) -> None:
-        budget = self.stream.budget_usd
-        if budget is None and settings.STREAM_BUDGET_USD:
-            budget = Decimal(settings.STREAM_BUDGET_USD)
+        budget = self.budget()
         if budget is None:
             return
         spent = StreamingJob.objects.values_list("cost_usd", flat=True).get(pk=self.stream_id)

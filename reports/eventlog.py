@@ -9,8 +9,8 @@ the client then gets a fresh snapshot instead, which is always right.
 
 Embedded mode keeps an in-process ring buffer per stream (recent streams only).
 With ``REDIS_URL`` the log is a Redis stream per stream (entry id = seq, capped with
-MAXLEN, expiring after an hour of silence), written in batches on the publisher's own
-event loop, so the engine's threads never wait for Redis.
+MAXLEN, expiring after an hour of silence), written in batches by the publisher's
+sender thread, so the engine's threads never wait for Redis.
 """
 
 from __future__ import annotations
@@ -19,17 +19,14 @@ import asyncio
 import json
 import logging
 import threading
+import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
-
-LoopFactory = Callable[[], asyncio.AbstractEventLoop | None]
-
 
 def _maxlen() -> int:
     return int(settings.EVENT_LOG_MAXLEN)
@@ -43,9 +40,7 @@ class MemoryEventLog:
         self._logs: OrderedDict[str, deque[tuple[int, dict[str, Any]]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def append(
-        self, stream_id: str, event: dict[str, Any], loop: LoopFactory | None = None
-    ) -> None:
+    def append(self, stream_id: str, event: dict[str, Any]) -> None:
         seq = event["seq"]
         with self._lock:
             log = self._logs.get(stream_id)
@@ -78,18 +73,20 @@ class MemoryEventLog:
 
 
 class RedisEventLog:
-    """A Redis stream per stream: ``XADD key <seq>-0 MAXLEN ~ n``, batched, expiring."""
+    """A Redis stream per stream: ``XADD key <seq>-0 MAXLEN ~ n``, expiring.
+
+    Written by the publisher's sender thread (reports/broadcast.py), one pipeline per
+    batch of events; read by SSE views on their event loop.
+    """
 
     def __init__(self, url: str, *, ttl_seconds: int = 3600) -> None:
         self.url = url
         self.ttl_seconds = ttl_seconds
-        self._pending: deque[tuple[str, int, str]] = deque()
-        self._flushing = False
-        self._lock = threading.Lock()
+        self._sync_client: Any = None
+        self._expiry_set: dict[str, float] = {}  # stream id -> when its TTL was last set
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
-        self._own_loop: asyncio.AbstractEventLoop | None = None
 
     @staticmethod
     def key(stream_id: str) -> str:
@@ -105,47 +102,26 @@ class RedisEventLog:
             client = self._clients[loop] = redis_asyncio.Redis.from_url(self.url)
         return client
 
-    def append(
-        self, stream_id: str, event: dict[str, Any], loop: LoopFactory | None = None
-    ) -> None:
-        item = (stream_id, int(event["seq"]), json.dumps(event))
-        with self._lock:
-            self._pending.append(item)
-            if self._flushing:
-                return  # the running flush picks it up
-            self._flushing = True
-        target = (loop() if loop else None) or self._fallback_loop()
-        target.call_soon_threadsafe(lambda: asyncio.ensure_future(self._flush()))
+    def write(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        """Append ``(stream id, event)`` pairs, in order, in one round trip."""
+        import redis
 
-    def _fallback_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._own_loop is None or self._own_loop.is_closed():
-                self._own_loop = asyncio.new_event_loop()
-                threading.Thread(target=self._own_loop.run_forever, name="event-log",
-                                 daemon=True).start()
-            return self._own_loop
-
-    async def _flush(self) -> None:
-        """Write everything pending, in order, one pipeline per batch."""
-        while True:
-            with self._lock:
-                batch = list(self._pending)
-                self._pending.clear()
-                if not batch:
-                    self._flushing = False
-                    return
-            try:
-                pipe = self.client().pipeline(transaction=False)
-                for stream_id, seq, data in batch:
-                    pipe.xadd(self.key(stream_id), {"e": data}, id=f"{seq}-0",
-                              maxlen=_maxlen(), approximate=True)
-                for stream_id in {item[0] for item in batch}:
-                    pipe.expire(self.key(stream_id), self.ttl_seconds)
-                # A lower id than the last one (a straggler) fails alone; ignore it.
-                await pipe.execute(raise_on_error=False)
-            except Exception:
-                logger.warning("Could not write %d events to the event log", len(batch),
-                               exc_info=True)
+        if self._sync_client is None:
+            self._sync_client = redis.Redis.from_url(self.url)
+        pipe = self._sync_client.pipeline(transaction=False)
+        for stream_id, event in entries:
+            pipe.xadd(self.key(stream_id), {"e": json.dumps(event)}, id=f"{event['seq']}-0",
+                      maxlen=_maxlen(), approximate=True)
+        now = time.monotonic()
+        for stream_id in {stream_id for stream_id, _ in entries}:
+            # Refreshing the TTL once a minute keeps a live stream's log (an hour).
+            if now - self._expiry_set.get(stream_id, -60.0) >= 60.0:
+                self._expiry_set[stream_id] = now
+                pipe.expire(self.key(stream_id), self.ttl_seconds)
+        if len(self._expiry_set) > 10_000:  # forget streams long finished
+            self._expiry_set = {k: t for k, t in self._expiry_set.items() if now - t < 60.0}
+        # A lower id than the last one (a straggler) fails alone; ignore it.
+        pipe.execute(raise_on_error=False)
 
     async def since(self, stream_id: str, after: int) -> list[dict[str, Any]] | None:
         """Every logged event after ``after``, or None if the log may have missed some."""
@@ -181,12 +157,16 @@ def event_log() -> MemoryEventLog | RedisEventLog:
     return log
 
 
-def record(stream_id: Any, message: dict[str, Any], loop: LoopFactory | None = None) -> None:
-    """Log the event inside a published message (the publisher calls this; cheap)."""
+def record(stream_id: Any, message: dict[str, Any]) -> None:
+    """Log the event inside a published message (the in-memory publisher calls this)."""
     event = message.get("event")
     if not isinstance(event, dict) or not isinstance(event.get("seq"), int):
         return
     try:
-        event_log().append(str(stream_id), event, loop)
+        log = event_log()
+        if isinstance(log, RedisEventLog):
+            log.write([(str(stream_id), event)])
+        else:
+            log.append(str(stream_id), event)
     except Exception:  # the log is a convenience; publishing must go on
         logger.warning("Could not log an event of %s", stream_id, exc_info=True)

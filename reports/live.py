@@ -1,5 +1,11 @@
 """HTML fragments for live pages: rendered once per event, then swapped by id.
 
+Rendering happens in the web process, when the first page socket there needs an
+event's fragments (``fragments_for``), and is shared by every other socket of that
+process: once per event per web process, and never for streams no page watches (API
+clients get JSON). Workers only publish events, so their threads spend no time on
+templates or the queries behind them.
+
 Ids are stable and include the stream id, so several streams can share a page:
 ``stream-<id>`` (the whole component), ``stream-<id>-summary`` (bar, totals, actions),
 ``stage-<id>-<key>`` (one stage row) and ``stage-<id>-<key>-output`` (its text).
@@ -7,8 +13,11 @@ Ids are stable and include the stream id, so several streams can share a page:
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
@@ -131,3 +140,28 @@ def announcement_for(event: dict[str, Any], titles: dict[str, str]) -> str:
             return "Generation stopped: the cost budget was reached."
         return "Generation cancelled."
     return ""
+
+
+# (stream id, seq) -> the render of that event, shared by this process's sockets.
+_rendered: OrderedDict[tuple[str, int], asyncio.Future[str]] = OrderedDict()
+RENDERED_KEPT = 1024
+
+
+async def fragments_for(event: dict[str, Any]) -> str:
+    """``render_event_html(event)``, rendered at most once per event in this process.
+
+    A boundary fragment shows the stream as it is when rendered, which is never older
+    than the event; deltas that follow stay whole because watchers repair text by
+    offset (reports/deltas.py).
+    """
+    if event["type"] not in BOUNDARY_EVENTS:
+        return render_event_html(event)  # a delta: no database, nothing to share
+    key = (event["stream_id"], event["seq"])
+    loop = asyncio.get_running_loop()
+    render = _rendered.get(key)
+    if render is None or render.get_loop() is not loop:
+        render = asyncio.ensure_future(database_sync_to_async(render_event_html)(event))
+        _rendered[key] = render
+        while len(_rendered) > RENDERED_KEPT:
+            _rendered.popitem(last=False)
+    return await asyncio.shield(render)

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import ValidationError as SchemaError
 
-from reports import live, runners
+from reports import runners
 from reports.broadcast import publisher
 from reports.leases import SEQ_GAP_ON_CLAIM, keeper
 from reports.models import (
@@ -284,10 +284,7 @@ def publish_event(stream_id: Any, event: dict[str, Any]) -> None:
     """Publish an event from outside a runner (only when no runner holds the stream)."""
     event = {**event, "stream_id": str(stream_id)}
     transaction.on_commit(
-        lambda: publisher.publish(
-            stream_id,
-            {"type": "stream.event", "event": event, "html": live.render_event_html(event)},
-        )
+        lambda: publisher.publish(stream_id, {"type": "stream.event", "event": event})
     )
 
 

@@ -159,7 +159,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "reports.channel_layer.BatchedRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 times reads out after 5 s by default, exactly the 5 s
                 # BZPOPMIN that channels_redis blocks on: receives then fail at random
