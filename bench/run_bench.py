@@ -53,6 +53,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def machine_busy_seconds() -> float:
+    """CPU-seconds all cores spent busy since boot (everything but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / CLK_TCK
+
+
 def thread_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
@@ -133,6 +139,7 @@ def login(host: str, username: str) -> str:
 @dataclass
 class Round:
     streams: int
+    pool: str = ""
     wall_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
     messages: int = 0
@@ -147,6 +154,8 @@ class Round:
     failed: int = 0
     missed_end: int = 0
     tokens_per_s: float = 0.0
+    client_cpu_s: float = 0.0
+    machine_cpu_s: float = 0.0
 
 
 async def watcher(host: str, session: str, stream_id: str, result: Round, first: bool,
@@ -177,7 +186,7 @@ async def watcher(host: str, session: str, stream_id: str, result: Round, first:
 
 
 async def run_round(count: int, *, hosts: list[tuple[str, str]], user: Any, worker_pid: int,
-                    web_pids: list[int], watchers: int) -> Round:
+                    web_pids: list[int], watchers: int, pool: str) -> Round:
     """One round; stream i is watched on Daphne i % len(hosts) (both its watchers)."""
     from asgiref.sync import sync_to_async
 
@@ -193,7 +202,7 @@ async def run_round(count: int, *, hosts: list[tuple[str, str]], user: Any, work
             for i in range(count)
         ]
 
-    result = Round(count)
+    result = Round(count, pool)
     ids = await sync_to_async(create)()
     connected, counter = asyncio.Event(), [0]
     total = count * watchers
@@ -205,6 +214,7 @@ async def run_round(count: int, *, hosts: list[tuple[str, str]], user: Any, work
     await asyncio.wait_for(connected.wait(), 120)
     result.rss_before_mb = rss_mb(worker_pid)
     cpu0, web0 = cpu_seconds(worker_pid), sum(cpu_seconds(p) for p in web_pids)
+    client0, machine0 = time.process_time(), machine_busy_seconds()
     started = time.time()
     for sid in ids:  # all at once: ~0.2 ms each
         run_stream_task.delay(sid)
@@ -227,6 +237,8 @@ async def run_round(count: int, *, hosts: list[tuple[str, str]], user: Any, work
     result.wall_s = max(ends) - started
     result.worker_cpu_s = cpu_seconds(worker_pid) - cpu0
     result.web_cpu_s = sum(cpu_seconds(p) for p in web_pids) - web0
+    result.client_cpu_s = time.process_time() - client0
+    result.machine_cpu_s = machine_busy_seconds() - machine0
     return result
 
 
@@ -237,21 +249,23 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def table(rounds: list[Round], rate: float, base_wall: float) -> str:
+def table(rounds: list[Round], base_wall: dict[str, float]) -> str:
     lines = [
-        "| streams | wall s | x one stream | delta lag p50 ms | p99 ms | max ms "
-        "| worker CPU s/stream | worker cores | web cores | worker MB/stream "
-        "| msgs/stream | bytes/msg | worker Redis conns | worker PG conns | worker threads |",
-        "|" + "---|" * 15,
+        "| pool | streams | wall s | x one stream | delta lag p50 ms | p99 ms | max ms "
+        "| worker CPU s/stream | worker cores | web cores | client cores | machine cores "
+        "| worker MB/stream | msgs/stream | bytes/msg | worker Redis conns "
+        "| worker PG conns | worker threads |",
+        "|" + "---|" * 18,
     ]
     for r in rounds:
         lines.append(
-            f"| {r.streams} | {r.wall_s:.2f} | {r.wall_s / base_wall:.3f} "
+            f"| {r.pool} | {r.streams} | {r.wall_s:.2f} | {r.wall_s / base_wall[r.pool]:.3f} "
             f"| {1000 * percentile(r.latencies, 50):.0f} "
             f"| {1000 * percentile(r.latencies, 99):.0f} "
             f"| {1000 * max(r.latencies, default=float('nan')):.0f} "
             f"| {r.worker_cpu_s / r.streams:.3f} | {r.worker_cpu_s / r.wall_s:.2f} "
-            f"| {r.web_cpu_s / r.wall_s:.2f} "
+            f"| {r.web_cpu_s / r.wall_s:.2f} | {r.client_cpu_s / r.wall_s:.2f} "
+            f"| {r.machine_cpu_s / r.wall_s:.2f} "
             f"| {(r.rss_peak_mb - r.rss_before_mb) / r.streams:.2f} "
             f"| {r.messages / r.streams:.0f} | {r.message_bytes / max(1, r.messages):.0f} "
             f"| {r.redis_conns} | {r.pg_conns} | {r.threads_peak} |"
@@ -264,8 +278,10 @@ def main() -> None:
     parser.add_argument("--streams", default="1,50,100,200")
     parser.add_argument("--rate", type=float, default=50.0, help="offline tokens per second")
     parser.add_argument("--watchers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=220, help="worker threads")
-    parser.add_argument("--pool", default="threads", help="Celery pool: threads or gevent")
+    parser.add_argument("--concurrency", type=int, default=500,
+                        help="worker concurrency (threads or greenlets)")
+    parser.add_argument("--pools", default="gevent,threads",
+                        help="Celery pools to measure, one worker each, in turn")
     parser.add_argument("--web", type=int, default=1, help="Daphne processes")
     parser.add_argument("--name", default="offline-50tps")
     parser.add_argument("--extra-env", default="", help="KEY=VALUE,... for the children")
@@ -309,10 +325,6 @@ def main() -> None:
             webs.append((procs.start(f"daphne-{index}", [
                 "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                 "reportsite.asgi:application"]), f"127.0.0.1:{port}"))
-        worker = procs.start("worker", [
-            "-m", "celery", "-A", "bench.worker_app", "worker", "--pool", args.pool,
-            "-c", str(args.concurrency), "--without-mingle", "--without-gossip",
-            "--loglevel", "WARNING", "-n", f"bench-{tag}@%h"])
 
         def web_up(host: str) -> bool:
             try:
@@ -338,22 +350,36 @@ def main() -> None:
 
         user = User.objects.get(username="bench")
         sessions = [login(host, "bench") for _, host in webs]
-        time.sleep(3)  # the worker's start-up (imports, broker connection)
         rounds: list[Round] = []
         hosts = [(host, session) for (_, host), session in zip(webs, sessions, strict=True)]
-        for count in counts:
-            result = asyncio.run(run_round(
-                count, hosts=hosts, user=user,
-                worker_pid=worker.pid, web_pids=[p.pid for p, _ in webs],
-                watchers=args.watchers,
+        base: dict[str, float] = {}
+        for pool in args.pools.split(","):
+            worker = procs.start(f"worker-{pool}", [
+                "-m", "celery", "-A", "bench.worker_app", "worker", "--pool", pool,
+                "-c", str(args.concurrency), "--without-mingle", "--without-gossip",
+                "--loglevel", "INFO", "-n", f"bench-{pool}-{tag}@%h"])
+            log = logs / f"worker-{pool}.log"
+            wait_until(lambda log=log: b" ready." in log.read_bytes(), 60, f"the {pool} worker")
+            asyncio.run(run_round(  # warm-up, not recorded: first imports, connections
+                1, hosts=hosts, user=user, worker_pid=worker.pid,
+                web_pids=[p.pid for p, _ in webs], watchers=args.watchers, pool=pool,
             ))
-            rounds.append(result)
-            print(table([result], args.rate, rounds[0].wall_s).splitlines()[-1],
-                  f"missed ends: {result.missed_end}", flush=True)
-        base = next((r.wall_s for r in rounds if r.streams == 1), rounds[0].wall_s)
-        report = table(rounds, args.rate, base)
+            for count in counts:
+                result = asyncio.run(run_round(
+                    count, hosts=hosts, user=user,
+                    worker_pid=worker.pid, web_pids=[p.pid for p, _ in webs],
+                    watchers=args.watchers, pool=pool,
+                ))
+                rounds.append(result)
+                base.setdefault(pool, result.wall_s)  # the first round (1 stream)
+                print(table([result], base).splitlines()[-1],
+                      f"missed ends: {result.missed_end}", flush=True)
+            worker.terminate()
+            worker.wait(30)
+        report = table(rounds, base)
         header = (
-            f"# {args.name}\n\nOne Celery worker process (`--pool threads -c {args.concurrency}`),"
+            f"# {args.name}\n\nOne Celery worker process at a time (`--pool <pool> -c "
+            f"{args.concurrency}`),"
             f" {args.web} Daphne process(es), {args.watchers} WebSocket watchers per stream, "
             f"offline provider at {args.rate:g} tokens/s, bench pipeline (2 stages, "
             f"250 + 150 tokens), Redis channel layer, PostgreSQL; {os.cpu_count()} cores; "

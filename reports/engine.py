@@ -445,10 +445,9 @@ class StreamRun:
 
     # --- saving -----------------------------------------------------------------
     def start_attempt(self, stage: Stage, model: str) -> StageAttempt:
-        if stage.attempts == 0:
-            Stage.objects.filter(pk=stage.pk).update(cost_usd=Decimal(0))
+        first: dict[str, Any] = {"cost_usd": Decimal(0)} if stage.attempts == 0 else {}
         stage.attempts += 1
-        Stage.objects.filter(pk=stage.pk).update(attempts=F("attempts") + 1, model=model)
+        Stage.objects.filter(pk=stage.pk).update(attempts=F("attempts") + 1, model=model, **first)
         return StageAttempt.objects.create(stage=stage, number=stage.attempts, model=model)
 
     def end_attempt(
@@ -470,7 +469,8 @@ class StreamRun:
             tokens_in = count_tokens(request.system + request.prompt) if text else 0
             usage = Usage(tokens_in, count_tokens(text))
         cost = pricing.cost_for(request.model, usage)
-        with transaction.atomic():
+        # One transaction; inside complete_stage's it needs no savepoint of its own.
+        with transaction.atomic(savepoint=False):
             StageAttempt.objects.filter(pk=attempt.pk).update(
                 status=status,
                 finished_at=timezone.now(),

@@ -231,7 +231,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 # The queue name (one per site or test run sharing a Redis).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
-# Streams are I/O-bound and last minutes: threads, many per process (README, bench/).
+# Streams are I/O-bound and last minutes: many per process. The Procfile runs
+# `--pool gevent` (cheapest per stream, bench/results/); gevent must be named on the
+# command line (Celery monkey-patches before anything is imported), so the fallback
+# for a worker started without --pool is threads, which needs no patching.
 CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", "200"))
 # The lease, not the broker, decides who runs a stream. An unacked task is handed out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -75,8 +76,11 @@ class OfflineStream(CompletionStream):
         per_tick = max(1, round(self._rate * TICK_SECONDS))
         # A cut stream sends exactly its first part, however fast it streams.
         limit = len(tokens) if self._cut_after is None else self._cut_after
-        for start in range(0, limit, per_tick):
-            if self._closed.wait(TICK_SECONDS):
+        # Paced by the clock, like a model server sending at its own rate: a consumer
+        # that wakes late gets what was "sent" meanwhile instead of slowing the model.
+        started = time.monotonic()
+        for tick, start in enumerate(range(0, limit, per_tick), start=1):
+            if self._closed.wait(max(0.0, started + tick * TICK_SECONDS - time.monotonic())):
                 return
             yield "".join(tokens[start : min(start + per_tick, limit)])
         if self._cut_after is not None:

@@ -114,10 +114,12 @@ class Cluster:
         wait_for(healthy, timeout=20, interval=0.1)
         return web
 
-    def worker(self, name: str, *, concurrency: int = 8, **env: str) -> Proc:
+    def worker(
+        self, name: str, *, concurrency: int = 8, pool: str = "gevent", **env: str
+    ) -> Proc:
         proc = self.start(
             name,
-            ["-m", "celery", "-A", "reportsite", "worker", "--pool", "threads",
+            ["-m", "celery", "-A", "reportsite", "worker", "--pool", pool,
              "-c", str(concurrency), "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
              "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
             **env,

@@ -37,6 +37,18 @@ async def test_stream_end_to_end_over_websocket(cluster: Cluster, web: Web, work
     assert set(cluster.attempts(stream_id).values()) <= {0, 1}
 
 
+async def test_a_threads_pool_worker_runs_streams_too(cluster: Cluster, web: Web) -> None:
+    """gevent is the default pool (bench/results/); the threads pool stays supported."""
+    proc = cluster.worker("threads", pool="threads", OFFLINE_FAULTS="brief:slow:10")
+    try:
+        stream_id = web.create_stream(title="Threads pool")
+        messages = await watch_stream(web, stream_id)
+        assert events_after_snapshot(messages)[-1]["type"] == TERMINAL
+        assert cluster.stream_row(stream_id)["status"] == "completed"
+    finally:
+        proc.stop()
+
+
 async def test_two_web_processes_deliver_the_same_events(
     cluster: Cluster, web: Web, worker: Proc
 ) -> None:
