@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import import_module
 
 from django.conf import settings
 
@@ -59,21 +60,27 @@ def override_provider(provider: Provider) -> Iterator[Provider]:
         _override = previous
 
 
+def _imported_when_used(module: str, class_name: str) -> Callable[[], Provider]:
+    """A factory that imports its provider's module (and SDK) on first use only: the
+    SDKs take seconds to import, which a site on another provider never needs."""
+
+    def factory() -> Provider:
+        provider: Provider = getattr(import_module(module), class_name).from_settings()
+        return provider
+
+    return factory
+
+
 def _load_builtins() -> None:
     if "offline" in _factories:
         return
     from reports.providers.offline import OfflineProvider
 
     register_provider("offline", OfflineProvider.from_settings)
-    try:
-        from reports.providers.openai_provider import OpenAIProvider
-
-        register_provider("openai", OpenAIProvider.from_settings)
-    except ImportError:  # pragma: no cover - the module ships with the project
-        pass
-    try:
-        from reports.providers.anthropic_provider import AnthropicProvider
-
-        register_provider("anthropic", AnthropicProvider.from_settings)
-    except ImportError:  # pragma: no cover
-        pass
+    register_provider(
+        "openai", _imported_when_used("reports.providers.openai_provider", "OpenAIProvider")
+    )
+    register_provider(
+        "anthropic",
+        _imported_when_used("reports.providers.anthropic_provider", "AnthropicProvider"),
+    )

@@ -31,8 +31,9 @@ def test_sign_up_generate_and_watch_a_report_complete_live(browser_page: Any) ->
 
         stages = page.locator("ol.stages > li")
         assert stages.count() == 7
-        # Stages turn completed one by one over the socket, with no reload.
-        page.locator("li.stage-running").first.wait_for()
+        # Stages turn completed over the socket, with no reload. (Whether a stage is
+        # caught "running" depends on timing: at 400 tokens/s a stage lasts ~1 s.)
+        assert page.locator("li.stage-completed").count() < 7
         page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
         assert page.url == page_url
         assert page.locator(".summary .badge").inner_text() == "Completed"
