@@ -1,5 +1,6 @@
 """A bench-only pipeline: two model stages of fixed length (no JSON parsing), so one
-stream takes ~10 s at 50 tokens/s instead of the client report's minutes.
+stream takes ~10 s at 50 tokens/s instead of the client report's minutes. The offline
+model writes the drafts below; bench/llm_server.py streams ``max_tokens`` tokens.
 
 Registered in the bench process and in the bench worker (``bench.worker_app``); the
 web process does not need it (snapshots fall back gracefully for unknown types).
@@ -36,9 +37,9 @@ PIPELINE = Pipeline(
     input_schema=REPORT.input_schema,
     prompt_dir=REPORT.prompt_dir,
     stages=(
-        StageSpec("draft", "Draft", "context.txt", max_tokens=400, draft=_draft),
-        StageSpec("polish", "Polish", "summary.txt", reads=("draft",), max_tokens=400,
-                  draft=_polish),
+        StageSpec("draft", "Draft", "context.txt", max_tokens=DRAFT_TOKENS, draft=_draft),
+        StageSpec("polish", "Polish", "summary.txt", reads=("draft",),
+                  max_tokens=POLISH_TOKENS, draft=_polish),
     ),
 )
 

@@ -276,7 +276,10 @@ def table(rounds: list[Round], base_wall: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", default="1,50,100,200")
-    parser.add_argument("--rate", type=float, default=50.0, help="offline tokens per second")
+    parser.add_argument("--rate", type=float, default=50.0, help="model tokens per second")
+    parser.add_argument("--provider", default="offline", choices=["offline", "openai"],
+                        help="openai: the SDK against bench/llm_server.py (local, one "
+                             "token per chunk)")
     parser.add_argument("--watchers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=500,
                         help="worker concurrency (threads or greenlets)")
@@ -313,7 +316,14 @@ def main() -> None:
     }
     env.update(dict(item.split("=", 1) for item in args.extra_env.split(",") if "=" in item))
     procs = Procs(env, logs)
+    if args.provider == "openai":
+        llm_port = free_port()
+        env.update(LLM_PROVIDER="openai", OPENAI_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
+                   OPENAI_API_KEY="bench-not-a-secret", LLM_MODEL="bench-model")
     try:
+        if args.provider == "openai":
+            procs.start("llm-server", ["bench/llm_server.py", "--port", str(llm_port),
+                                       "--rate", str(args.rate)])
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
                        env=env, check=True, capture_output=True)
         subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput",
@@ -381,7 +391,7 @@ def main() -> None:
             f"# {args.name}\n\nOne Celery worker process at a time (`--pool <pool> -c "
             f"{args.concurrency}`),"
             f" {args.web} Daphne process(es), {args.watchers} WebSocket watchers per stream, "
-            f"offline provider at {args.rate:g} tokens/s, bench pipeline (2 stages, "
+            f"{args.provider} provider at {args.rate:g} tokens/s, bench pipeline (2 stages, "
             f"250 + 150 tokens), Redis channel layer, PostgreSQL; {os.cpu_count()} cores; "
             f"{time.strftime('%Y-%m-%d')}.\n\n"
         )
