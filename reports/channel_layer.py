@@ -58,13 +58,16 @@ class BatchedRedisChannelLayer(RedisChannelLayer):
         try:
             message: dict[str, Any] = await queue.get()
         except asyncio.CancelledError:
-            inbox.pop(channel, None)  # the socket is closing
-            raise
-        finally:
-            self._touched[channel] = loop.time()
             self._waiting[channel] -= 1
-            if not self._waiting[channel]:
+            if not self._waiting[channel]:  # the socket is closing: forget its channel
                 del self._waiting[channel]
+                inbox.pop(channel, None)
+                self._touched.pop(channel, None)
+            raise
+        self._touched[channel] = loop.time()
+        self._waiting[channel] -= 1
+        if not self._waiting[channel]:
+            del self._waiting[channel]
         return message
 
     async def _run_pump(self, process_channel: str) -> None:

@@ -28,6 +28,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+
 def _maxlen() -> int:
     return int(settings.EVENT_LOG_MAXLEN)
 

@@ -87,3 +87,16 @@ async def test_channels_of_different_prefixes_in_one_process_each_get_theirs(
     ))[1]["n"] == 1
     await stock.send(socket_, {"type": "test.message", "n": 2})
     assert (await asyncio.wait_for(ours.receive(socket_), 5))["n"] == 2
+
+
+async def test_a_departed_socket_leaves_nothing_behind(
+    layers: tuple[BatchedRedisChannelLayer, RedisChannelLayer],
+) -> None:
+    ours, _ = layers
+    name = await ours.new_channel()
+    waiting = asyncio.ensure_future(ours.receive(name))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    inbox = ours._inboxes[ours.non_local_name(name)]
+    assert name not in inbox and name not in ours._waiting and name not in ours._touched
