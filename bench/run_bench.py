@@ -156,6 +156,7 @@ class Round:
     tokens_per_s: float = 0.0
     client_cpu_s: float = 0.0
     machine_cpu_s: float = 0.0
+    phases: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 async def watcher(host: str, session: str, stream_id: str, result: Round, first: bool,
@@ -239,7 +240,29 @@ async def run_round(count: int, *, hosts: list[tuple[str, str]], user: Any, work
     result.web_cpu_s = sum(cpu_seconds(p) for p in web_pids) - web0
     result.client_cpu_s = time.process_time() - client0
     result.machine_cpu_s = machine_busy_seconds() - machine0
+    result.phases = await sync_to_async(phases)(ids, started)
     return result
+
+
+def phases(ids: list[str], started: float) -> dict[str, tuple[float, float]]:
+    """When each step happened, seconds after enqueue: (median, max) over the streams,
+    from the rows the worker saved: claim, each stage's start and end, the end."""
+    from reports.models import Stage, StreamingJob
+
+    points: dict[str, list[float]] = {}
+
+    def add(name: str, when: Any) -> None:
+        if when is not None:
+            points.setdefault(name, []).append(when.timestamp() - started)
+
+    for stream in StreamingJob.objects.filter(pk__in=ids):
+        add("claimed", stream.started_at)
+        add("finished", stream.finished_at)
+    for stage in Stage.objects.filter(stream_id__in=ids).order_by("position"):
+        add(f"{stage.key} start", stage.started_at)
+        add(f"{stage.key} end", stage.finished_at)
+    order = sorted(points, key=lambda name: percentile(points[name], 50))
+    return {name: (percentile(points[name], 50), max(points[name])) for name in order}
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -384,6 +407,9 @@ def main() -> None:
                 base.setdefault(pool, result.wall_s)  # the first round (1 stream)
                 print(table([result], base).splitlines()[-1],
                       f"missed ends: {result.missed_end}", flush=True)
+                print("   steps (s after enqueue, median/max):", ", ".join(
+                    f"{name} {p50:.2f}/{top:.2f}" for name, (p50, top) in result.phases.items()
+                ), flush=True)
             worker.terminate()
             worker.wait(30)
         report = table(rounds, base)

@@ -51,6 +51,10 @@ from reports.retry import backoff_seconds, max_attempts
 logger = logging.getLogger(__name__)
 
 MAX_PARALLEL_STAGES = 4
+# During a stage the saved ``seq`` trails the live one by less than this many events
+# (a new runner starts SEQ_GAP_ON_CLAIM past it; a snapshot's text is the checkpoint,
+# and watchers line deltas up by offset, so a snapshot's ``seq`` may be a little old).
+SEQ_SAVE_STEP = 100
 # Errors that mean the request was refused before the model did any work (HTTP 4xx,
 # 429, no connection, bad settings): such an attempt cost nothing, known for sure.
 NOT_BILLED = frozenset({"rate_limited", "auth", "bad_request", "config", "connection"})
@@ -79,13 +83,12 @@ class AttemptResult:
 def run_stream(stream_id: Any, *, owner: str | None = None) -> str | None:
     """Claim and run a stream; returns its final status, or None if another runner has it."""
     owner = owner or new_run_owner()
-    seq = claim(stream_id, owner)
-    if seq is None:
+    if not claim(stream_id, owner):
         return None
     held = keeper.hold(stream_id, owner)
     run: StreamRun | None = None
     try:
-        run = StreamRun(stream_id, owner=owner, seq=seq, held=held)
+        run = StreamRun(stream_id, owner=owner, held=held)
         return run.execute()
     except Exception:
         logger.exception("Stream %s stopped on an internal error", stream_id)
@@ -94,19 +97,26 @@ def run_stream(stream_id: Any, *, owner: str | None = None) -> str | None:
         return StreamStatus.FAILED
     finally:
         keeper.drop(held)
-        release(stream_id, owner)
+        if run is None or not run.ended:
+            release(stream_id, owner)
 
 
 class StreamRun:
-    def __init__(self, stream_id: Any, *, owner: str, seq: int, held: HeldLease) -> None:
+    def __init__(self, stream_id: Any, *, owner: str, held: HeldLease) -> None:
         self.stream_id = stream_id
         self.owner = owner
-        self.seq = seq
         self.held = held
         self._seq_lock = threading.Lock()
-        self.stream = StreamingJob.objects.get(pk=stream_id)
-        self.stages: dict[str, Stage] = {s.key: s for s in self.stream.stages.in_order()}
+        # The stream comes along with its stages: one query.
+        stages = list(Stage.objects.filter(stream_id=stream_id).select_related("stream").in_order())
+        self.stream = stages[0].stream if stages else StreamingJob.objects.get(pk=stream_id)
+        self.stages: dict[str, Stage] = {s.key: s for s in stages}
+        self.seq = self.saved_seq = self.stream.seq  # as the claim left it
+        self.ended = False  # saved the stream's ending and gave up the lease
         self.pipeline: Pipeline | None = None
+        # The rows this run writes over and over, their querysets built once.
+        self._owned_row = StreamingJob.objects.filter(pk=stream_id, lease_owner=owner)
+        self._stage_rows: dict[str, Any] = {}
 
     # --- events -----------------------------------------------------------------
     def emit(self, event_type: str, stage: str | None = None, **fields: Any) -> None:
@@ -124,10 +134,25 @@ class StreamRun:
             publisher.publish(self.stream_id, {"type": "stream.event", "event": event})
 
     def _owned(self) -> Any:
-        return StreamingJob.objects.filter(pk=self.stream_id, lease_owner=self.owner)
+        """This run's stream row, while the lease is ours (an UPDATE of it is a no-op
+        once another runner has taken the stream)."""
+        return self._owned_row
 
-    def checkpoint_seq(self) -> None:
-        self._owned().update(seq=self.seq)
+    def _row(self, stage: Stage) -> Any:
+        if stage.key not in self._stage_rows:
+            self._stage_rows[stage.key] = Stage.objects.filter(pk=stage.pk)
+        return self._stage_rows[stage.key]
+
+    def save_seq(self, seq: int, **fields: Any) -> None:
+        """Save ``seq`` (and other fields of this run's stream) while the lease is ours."""
+        self._owned().update(seq=seq, **fields)
+        self.saved_seq = seq
+
+    def save_ending(self, **fields: Any) -> None:
+        """Save how the stream ended (the seq of the event announcing it) and give up
+        the lease in the same UPDATE."""
+        self.save_seq(self.seq + 1, **fields, lease_owner="", lease_expires_at=None)
+        self.ended = True
 
     # --- the run ----------------------------------------------------------------
     def execute(self) -> str:
@@ -141,8 +166,10 @@ class StreamRun:
         unfinished = (StageStatus.RUNNING, StageStatus.FAILED, StageStatus.CANCELLED)
         if any(s.status in unfinished or s.attempts for s in self.stages.values()):
             self.reset_unfinished(unfinished)  # (a fresh stream has nothing to reset)
-        self._owned().update(error="", error_kind="", finished_at=None, progress=self.progress())
-        self.emit("stream.progress", status=StreamStatus.RUNNING, progress=self.progress())
+        progress = self.progress()
+        if progress != self.stream.progress:
+            self._owned().update(progress=progress)
+        self.emit("stream.progress", status=StreamStatus.RUNNING, progress=progress)
         if self.stream.cancel_requested:
             self.held.cancel(self.stream.cancel_reason or "user")
         outcome = self.run_stages()
@@ -233,21 +260,9 @@ class StreamRun:
         assert self.pipeline is not None
         stage = self.stages[key]
         spec = self.pipeline.stage(key)
-        now = timezone.now()
-        Stage.objects.filter(pk=stage.pk).update(
-            status=StageStatus.RUNNING,
-            started_at=now,
-            finished_at=None,
-            output="",
-            data=None,
-            error="",
-            error_kind="",
-        )
-        stage.status, stage.started_at, stage.output = StageStatus.RUNNING, now, ""
-        self._owned().update(current_stage=key)
-        self.emit("stage.started", stage=key, title=stage.title, position=stage.position)
         context = self.context_for(spec)
         if spec.build is not None:
+            self.mark_running(stage)
             return self.complete_stage(stage, spec.build(context), None, None, "")
         try:
             provider = get_provider()
@@ -263,8 +278,31 @@ class StreamRun:
                 draft=partial(spec.draft, context) if spec.draft else None,
             )
         except ProviderError as exc:
+            self.mark_running(stage)
             return self.fail_stage(stage, exc.kind, exc.message, 0)
+        if self.held.cancelled.is_set():
+            return self.cancel_stage(stage)
+        self.mark_running(stage, attempt_model=model)
         return self.call_model(stage, spec, provider, request)
+
+    def mark_running(self, stage: Stage, *, attempt_model: str | None = None) -> None:
+        """Start the stage; with ``attempt_model``, count its first attempt in the same
+        UPDATE (``call_model`` then only records the attempt)."""
+        now = timezone.now()
+        counted = self.count_attempt(stage, attempt_model) if attempt_model else {}
+        self._row(stage).update(
+            status=StageStatus.RUNNING,
+            started_at=now,
+            finished_at=None,
+            output="",
+            data=None,
+            error="",
+            error_kind="",
+            **counted,
+        )
+        stage.status, stage.started_at, stage.output = StageStatus.RUNNING, now, ""
+        self._owned().update(current_stage=stage.key)
+        self.emit("stage.started", stage=stage.key, title=stage.title, position=stage.position)
 
     def model_for(self, spec: StageSpec, default: str) -> str:
         overrides = {
@@ -285,20 +323,22 @@ class StreamRun:
     ) -> str:
         reasks = settings.LLM_INVALID_OUTPUT_REASKS
         transient_tries = 0
+        counted = True  # by mark_running
         while True:
             if self.held.cancelled.is_set():
                 return self.cancel_stage(stage)
-            attempt = self.start_attempt(stage, request.model)
+            attempt = self.start_attempt(stage, request.model, counted=counted)
+            counted = False
             try:
                 result = self.stream_attempt(stage, provider, request)
             except Cancelled as exc:
                 partial = str(exc.args[0]) if exc.args else ""
-                self.end_attempt(attempt, AttemptStatus.CANCELLED, request, partial, None)
+                self.end_attempt(stage, attempt, AttemptStatus.CANCELLED, request, partial, None)
                 return self.cancel_stage(stage, partial)
             except AttemptFailed as failed:
                 error = failed.error
                 self.end_attempt(
-                    attempt, AttemptStatus.FAILED, request, failed.partial, None, error
+                    stage, attempt, AttemptStatus.FAILED, request, failed.partial, None, error
                 )
                 transient_tries += 1
                 if not error.transient or transient_tries >= max_attempts():
@@ -319,6 +359,7 @@ class StreamRun:
                 data = spec.parse(result.text) if spec.parse else None
             except OutputInvalid as exc:
                 self.end_attempt(
+                    stage,
                     attempt,
                     AttemptStatus.FAILED,
                     request,
@@ -421,8 +462,9 @@ class StreamRun:
         return offset + len(text)
 
     def checkpoint(self, stage: Stage, text: str, request: CompletionRequest) -> None:
-        Stage.objects.filter(pk=stage.pk).update(output=text)
-        self.checkpoint_seq()
+        self._row(stage).update(output=text)
+        if self.seq - self.saved_seq >= SEQ_SAVE_STEP:
+            self.save_seq(self.seq)
         if self.budget() is not None:  # the running cost of this attempt counts too
             tokens_in = count_tokens(request.system + request.prompt)
             self.check_budget(pricing.cost_for(request.model, Usage(tokens_in, count_tokens(text))))
@@ -444,14 +486,23 @@ class StreamRun:
             self.held.cancel("budget")
 
     # --- saving -----------------------------------------------------------------
-    def start_attempt(self, stage: Stage, model: str) -> StageAttempt:
-        first: dict[str, Any] = {"cost_usd": Decimal(0)} if stage.attempts == 0 else {}
+    def count_attempt(self, stage: Stage, model: str) -> dict[str, Any]:
+        """Count one more attempt on the stage in memory; returns the fields to save.
+        Its cost starts from zero on its first attempt ever (not again on a Resume)."""
+        fields: dict[str, Any] = {"attempts": F("attempts") + 1, "model": model}
+        if stage.attempts == 0:
+            fields["cost_usd"] = stage.cost_usd = Decimal(0)
         stage.attempts += 1
-        Stage.objects.filter(pk=stage.pk).update(attempts=F("attempts") + 1, model=model, **first)
+        return fields
+
+    def start_attempt(self, stage: Stage, model: str, *, counted: bool = False) -> StageAttempt:
+        if not counted:
+            self._row(stage).update(**self.count_attempt(stage, model))
         return StageAttempt.objects.create(stage=stage, number=stage.attempts, model=model)
 
     def end_attempt(
         self,
+        stage: Stage,
         attempt: StageAttempt,
         status: str,
         request: CompletionRequest,
@@ -460,8 +511,11 @@ class StreamRun:
         error: ProviderError | None = None,
         *,
         stage_update: dict[str, Any] | None = None,
+        run_update: dict[str, Any] | None = None,
     ) -> None:
-        """Record how an attempt ended and add what it spent to the stage and stream."""
+        """Record how an attempt ended and add what it spent to the stage and stream
+        (the ``stage`` in memory too). ``run_update``: more fields of the stream, saved
+        only while this run holds the lease."""
         known = usage is not None
         if usage is None and not text and error is not None and error.kind in NOT_BILLED:
             usage, known = Usage(0, 0), True  # refused before any work: nothing to pay
@@ -482,21 +536,31 @@ class StreamRun:
                 error=error.message if error else "",
             )
             # A stage's cost is the sum of its attempts; one unknown makes it unknown.
-            stage_cost = F("cost_usd") + cost if cost is not None else None
-            Stage.objects.filter(pk=attempt.stage_id).update(
-                tokens_in=F("tokens_in") + usage.tokens_in,
-                tokens_out=F("tokens_out") + usage.tokens_out,
-                cost_usd=stage_cost,
+            # (Only this run writes its stages, so the totals come from memory.)
+            stage.tokens_in += usage.tokens_in
+            stage.tokens_out += usage.tokens_out
+            if cost is None or stage.cost_usd is None:
+                stage.cost_usd = None
+            else:
+                stage.cost_usd += cost
+            self._row(stage).update(
+                tokens_in=stage.tokens_in,
+                tokens_out=stage.tokens_out,
+                cost_usd=stage.cost_usd,
                 **(stage_update or {}),
             )
-            stream_fields: dict[str, Any] = {
+            spent: dict[str, Any] = {
                 "tokens_in": F("tokens_in") + usage.tokens_in,
                 "tokens_out": F("tokens_out") + usage.tokens_out,
                 "cost_usd": F("cost_usd") + (cost or 0),
             }
             if cost is None or not known:
-                stream_fields["cost_complete"] = False
-            StreamingJob.objects.filter(pk=self.stream_id).update(**stream_fields)
+                spent["cost_complete"] = False
+            # One UPDATE while the lease is ours; what was spent is saved regardless.
+            if not (run_update and self._owned().update(**spent, **run_update)):
+                StreamingJob.objects.filter(pk=self.stream_id).update(**spent)
+            if run_update and "seq" in run_update:
+                self.saved_seq = run_update["seq"]
         if cost:
             self.check_budget()
 
@@ -523,23 +587,32 @@ class StreamRun:
             "error": "",
             "error_kind": "",
         }
+        # The stage.completed event's seq: a snapshot taken from now on holds the stage.
+        run_update = {"progress": self.progress(), "seq": self.seq + 1}
         with transaction.atomic():
             if attempt_info is not None:
                 attempt, request, usage = attempt_info
                 self.end_attempt(
-                    attempt, AttemptStatus.SUCCEEDED, request, text, usage, stage_update=update
+                    stage,
+                    attempt,
+                    AttemptStatus.SUCCEEDED,
+                    request,
+                    text,
+                    usage,
+                    stage_update=update,
+                    run_update=run_update,
                 )
             else:
-                Stage.objects.filter(pk=stage.pk).update(**update, cost_usd=Decimal(0))
-            self._owned().update(progress=self.progress(), seq=self.seq + 1)
-        fresh = Stage.objects.get(pk=stage.pk)
+                self._row(stage).update(**update, cost_usd=Decimal(0))
+                stage.cost_usd = Decimal(0)
+                self.save_seq(**run_update)
         self.emit(
             "stage.completed",
             stage=stage.key,
-            tokens_in=fresh.tokens_in,
-            tokens_out=fresh.tokens_out,
-            duration_s=fresh.duration_s(),
-            cost_usd=_money(fresh.cost_usd),
+            tokens_in=stage.tokens_in,
+            tokens_out=stage.tokens_out,
+            duration_s=stage.duration_s(),
+            cost_usd=_money(stage.cost_usd),
         )
         self.emit("stream.progress", status=StreamStatus.RUNNING, progress=self.progress())
         return StageStatus.COMPLETED
@@ -553,7 +626,7 @@ class StreamRun:
             message,
             now,
         )
-        Stage.objects.filter(pk=stage.pk).update(
+        self._row(stage).update(
             status=StageStatus.FAILED, error_kind=kind, error=message, finished_at=now
         )
         self.emit("stage.failed", stage=stage.key, error=message, error_kind=kind)
@@ -564,7 +637,7 @@ class StreamRun:
         fields: dict[str, Any] = {"status": StageStatus.CANCELLED, "finished_at": now}
         if partial is not None:
             fields["output"] = partial
-        Stage.objects.filter(pk=stage.pk).update(**fields)
+        self._row(stage).update(**fields)
         stage.status = StageStatus.CANCELLED
         self.emit("stage.cancelled", stage=stage.key)
         return StageStatus.CANCELLED
@@ -579,23 +652,26 @@ class StreamRun:
         assert self.pipeline is not None
         document = self.stages[self.pipeline.stages[-1].key].output
         now = timezone.now()
+        fields = {
+            "owner_id": self.stream.owner_id,
+            "job_type": self.stream.type,
+            "job_id": self.stream.job_id,
+            "title": self.stream.title or self.stream.input_data.get("title", "Report"),
+            "markdown": document,
+        }
         with transaction.atomic():
-            report, _ = Report.objects.update_or_create(
-                stream_id=self.stream_id,
-                defaults={
-                    "owner_id": self.stream.owner_id,
-                    "job_type": self.stream.type,
-                    "job_id": self.stream.job_id,
-                    "title": self.stream.title or self.stream.input_data.get("title", "Report"),
-                    "markdown": document,
-                },
-            )
-            self._owned().update(
+            # Only this run writes the stream's report (it holds the lease), so
+            # update-else-create is safe and cheaper than update_or_create's locking.
+            report = Report.objects.filter(stream_id=self.stream_id).first()
+            if report is None:
+                report = Report.objects.create(stream_id=self.stream_id, **fields)
+            else:
+                Report.objects.filter(pk=report.pk).update(**fields, updated_at=now)
+            self.save_ending(
                 status=StreamStatus.COMPLETED,
                 progress=100,
                 finished_at=now,
                 current_stage="",
-                seq=self.seq + 1,
                 cancel_requested=False,
             )
         self.emit(
@@ -607,12 +683,11 @@ class StreamRun:
         return StreamStatus.COMPLETED
 
     def finish_failed(self, kind: str, message: str, stage: str | None = None) -> str:
-        self._owned().update(
+        self.save_ending(
             status=StreamStatus.FAILED,
             error_kind=kind,
             error=message,
             finished_at=timezone.now(),
-            seq=self.seq + 1,
         )
         self.emit(
             "stream.failed",
@@ -636,10 +711,9 @@ class StreamRun:
             if reason == "budget"
             else ""
         )
-        self._owned().update(
+        self.save_ending(
             status=StreamStatus.CANCELLED,
             finished_at=timezone.now(),
-            seq=self.seq + 1,
             cancel_requested=False,
             error_kind="budget" if reason == "budget" else "",
             error=message,

@@ -43,8 +43,9 @@ def new_run_owner() -> str:
     return f"{_identity}/{uuid.uuid4().hex[:8]}"
 
 
-def claim(stream_id: Any, owner: str) -> int | None:
-    """Take the stream if nobody holds a live lease on it; return its ``seq`` or None."""
+def claim(stream_id: Any, owner: str) -> bool:
+    """Take the stream if nobody holds a live lease on it. A new run starts with the
+    last ending's error cleared and ``seq`` moved past anything a dead runner sent."""
     now = timezone.now()
     claimed = (
         StreamingJob.objects.filter(pk=stream_id, status__in=ACTIVE_STATUSES)
@@ -57,12 +58,12 @@ def claim(stream_id: Any, owner: str) -> int | None:
             started_at=Coalesce(F("started_at"), Value(now)),
             runs=F("runs") + 1,
             seq=F("seq") + SEQ_GAP_ON_CLAIM,
+            error="",
+            error_kind="",
+            finished_at=None,
         )
     )
-    if not claimed:
-        return None
-    seq: int = StreamingJob.objects.values_list("seq", flat=True).get(pk=stream_id)
-    return seq
+    return bool(claimed)
 
 
 def release(stream_id: Any, owner: str) -> None:

@@ -63,26 +63,33 @@ def parse_faults(spec: str) -> list[Fault]:
 
 
 class OfflineStream(CompletionStream):
+    _clock = staticmethod(time.monotonic)
+
     def __init__(self, text: str, *, tokens_in: int, rate: float, cut_after: int | None = None):
         self._text = text
         self._tokens_in = tokens_in
-        self._rate = rate
+        self._rate = max(rate, 0.01)  # (a rate of 0 is a configuration error)
         self._cut_after = cut_after
         self._closed = threading.Event()
         self.model = "offline"
 
     def __iter__(self) -> Iterator[str]:
         tokens = TOKEN_RE.findall(self._text)
-        per_tick = max(1, round(self._rate * TICK_SECONDS))
         # A cut stream sends exactly its first part, however fast it streams.
         limit = len(tokens) if self._cut_after is None else self._cut_after
         # Paced by the clock, like a model server sending at its own rate: a consumer
         # that wakes late gets what was "sent" meanwhile instead of slowing the model.
-        started = time.monotonic()
-        for tick, start in enumerate(range(0, limit, per_tick), start=1):
-            if self._closed.wait(max(0.0, started + tick * TICK_SECONDS - time.monotonic())):
+        # Each tick sends what the rate allows by then (2.5 tokens a tick at 50/s: 2, 3).
+        started = self._clock()
+        sent, tick = 0, 0
+        while sent < limit:
+            tick += 1
+            if self._closed.wait(max(0.0, started + tick * TICK_SECONDS - self._clock())):
                 return
-            yield "".join(tokens[start : min(start + per_tick, limit)])
+            due = min(limit, int(round(tick * TICK_SECONDS * self._rate, 6)))
+            if due > sent:
+                yield "".join(tokens[sent:due])
+                sent = due
         if self._cut_after is not None:
             raise TransientError("The model's stream was cut off mid-way.", kind="stream_cut")
         self.usage = Usage(self._tokens_in, count_tokens(self._text))
@@ -108,11 +115,14 @@ class OfflineProvider(Provider):
         )
 
     def configuration_errors(self) -> list[str]:
+        errors = []
+        if not settings.OFFLINE_TOKENS_PER_SECOND > 0:
+            errors.append("OFFLINE_TOKENS_PER_SECOND must be a number above 0.")
         try:
             parse_faults(settings.OFFLINE_FAULTS)
         except ValueError as exc:
-            return [str(exc)]
-        return []
+            errors.append(str(exc))
+        return errors
 
     def _take_fault(self, stage: str) -> Fault | None:
         with self._lock:

@@ -64,7 +64,7 @@ def test_a_second_runner_cannot_claim_a_running_stream(
     from reports.leases import claim
 
     stream = make_stream()
-    assert claim(stream.pk, "runner-a") is not None
-    assert claim(stream.pk, "runner-b") is None
+    assert claim(stream.pk, "runner-a")
+    assert not claim(stream.pk, "runner-b")
     assert run_stream(stream.pk, owner="runner-c") is None
     assert fake_provider.history == []

@@ -71,7 +71,7 @@ def test_a_failed_stage_shows_its_error_and_a_retry_button(
 
 def test_a_running_stream_offers_cancel_only(make_stream: Any, fake_provider: FakeProvider) -> None:
     stream = make_stream()
-    assert claim(stream.pk, "live-runner") is not None
+    assert claim(stream.pk, "live-runner")
     html = card(stream)
 
     assert buttons(html) == ["Cancel"]

@@ -341,6 +341,32 @@ def test_offline_slow_fault_slows_only_its_stage() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rate", "chunks"),
+    [(50, [2, 3, 2, 3, 2, 3]), (400, [20]), (10, [0, 1, 0, 1, 0, 1])],
+)
+def test_offline_model_sends_exactly_its_rate(rate: float, chunks: list[int]) -> None:
+    """Tokens a tick (50 ms) follow the rate, fractions included: 2.5 a tick at 50/s."""
+    from reports.providers.offline import TICK_SECONDS, OfflineStream
+
+    class TickingClock:
+        """Moves one tick each time the stream waits for the next: no real sleeping."""
+
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.now += TICK_SECONDS
+            return False  # not closed
+
+    stream = OfflineStream("w " * sum(chunks), tokens_in=1, rate=rate)
+    clock = stream._clock = stream._closed = TickingClock()  # type: ignore[assignment]
+    assert [len(chunk.split()) for chunk in stream] == [n for n in chunks if n]
+    assert clock.now == pytest.approx(len(chunks) * TICK_SECONDS)  # tokens / rate
+
+
+@pytest.mark.parametrize(
     ("spec", "message"),
     [
         ("brief", "is not 'stage:fault[:n]'"),
@@ -360,3 +386,14 @@ def test_faults_parse_with_counts() -> None:
         ("sections", "cut", 1),
         ("summary", "slow", 5),
     ]
+
+
+def test_an_offline_rate_of_zero_is_a_startup_error(settings: Any) -> None:
+    from reports.checks import check_llm_provider
+
+    settings.LLM_PROVIDER, settings.OFFLINE_TOKENS_PER_SECOND = "offline", 0
+    assert [e.msg for e in check_llm_provider()] == [
+        "OFFLINE_TOKENS_PER_SECOND must be a number above 0."
+    ]
+    settings.OFFLINE_TOKENS_PER_SECOND = 50
+    assert check_llm_provider() == []

@@ -110,7 +110,7 @@ def test_resume_after_an_interruption_continues_from_the_first_incomplete_stage(
     fake_provider.script("context", Script(error=PermanentError("stop", kind="auth")))
     run_stream(stream.pk)
     # Now make it look like a runner died while running ``context``.
-    assert claim(stream.pk, "dead-runner") is None  # failed streams cannot be claimed
+    assert not claim(stream.pk, "dead-runner")  # failed streams cannot be claimed
     StreamingJob.objects.filter(pk=stream.pk).update(
         status=StreamStatus.RUNNING,
         lease_owner="dead-runner",
@@ -147,7 +147,7 @@ def test_resume_of_a_healthy_running_stream_is_a_no_op(
     make_stream: Any, fake_provider: FakeProvider, user: User
 ) -> None:
     stream = make_stream()
-    assert claim(stream.pk, "live-runner") is not None
+    assert claim(stream.pk, "live-runner")
 
     resumed = services.resume_job(stream_id=stream.pk, user=user)
 
@@ -224,7 +224,7 @@ def test_stage_retry_is_refused_while_running_or_for_unknown_stages(
     stream = make_stream()
     with pytest.raises(services.Conflict, match="has not run yet"):
         services.retry_stage(stream_id=stream.pk, key="brief", user=user)
-    assert claim(stream.pk, "live-runner") is not None
+    assert claim(stream.pk, "live-runner")
     with pytest.raises(services.Conflict, match="running"):
         services.retry_stage(stream_id=stream.pk, key="brief", user=user)
     with pytest.raises(services.NotFound):
