@@ -51,10 +51,6 @@ from reports.retry import backoff_seconds, max_attempts
 logger = logging.getLogger(__name__)
 
 MAX_PARALLEL_STAGES = 4
-# During a stage the saved ``seq`` trails the live one by less than this many events
-# (a new runner starts SEQ_GAP_ON_CLAIM past it; a snapshot's text is the checkpoint,
-# and watchers line deltas up by offset, so a snapshot's ``seq`` may be a little old).
-SEQ_SAVE_STEP = 100
 # Errors that mean the request was refused before the model did any work (HTTP 4xx,
 # 429, no connection, bad settings): such an attempt cost nothing, known for sure.
 NOT_BILLED = frozenset({"rate_limited", "auth", "bad_request", "config", "connection"})
@@ -111,7 +107,7 @@ class StreamRun:
         stages = list(Stage.objects.filter(stream_id=stream_id).select_related("stream").in_order())
         self.stream = stages[0].stream if stages else StreamingJob.objects.get(pk=stream_id)
         self.stages: dict[str, Stage] = {s.key: s for s in stages}
-        self.seq = self.saved_seq = self.stream.seq  # as the claim left it
+        self.seq = self.stream.seq  # as the claim left it
         self.ended = False  # saved the stream's ending and gave up the lease
         self.pipeline: Pipeline | None = None
         # The rows this run writes over and over, their querysets built once.
@@ -146,7 +142,6 @@ class StreamRun:
     def save_seq(self, seq: int, **fields: Any) -> None:
         """Save ``seq`` (and other fields of this run's stream) while the lease is ours."""
         self._owned().update(seq=seq, **fields)
-        self.saved_seq = seq
 
     def save_ending(self, **fields: Any) -> None:
         """Save how the stream ended (the seq of the event announcing it) and give up
@@ -463,8 +458,7 @@ class StreamRun:
 
     def checkpoint(self, stage: Stage, text: str, request: CompletionRequest) -> None:
         self._row(stage).update(output=text)
-        if self.seq - self.saved_seq >= SEQ_SAVE_STEP:
-            self.save_seq(self.seq)
+        self.save_seq(self.seq)
         if self.budget() is not None:  # the running cost of this attempt counts too
             tokens_in = count_tokens(request.system + request.prompt)
             self.check_budget(pricing.cost_for(request.model, Usage(tokens_in, count_tokens(text))))
@@ -559,8 +553,6 @@ class StreamRun:
             # One UPDATE while the lease is ours; what was spent is saved regardless.
             if not (run_update and self._owned().update(**spent, **run_update)):
                 StreamingJob.objects.filter(pk=self.stream_id).update(**spent)
-            if run_update and "seq" in run_update:
-                self.saved_seq = run_update["seq"]
         if cost:
             self.check_budget()
 
