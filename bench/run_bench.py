@@ -421,6 +421,16 @@ def main() -> None:
             f"250 + 150 tokens), Redis channel layer, PostgreSQL; {os.cpu_count()} cores; "
             f"{time.strftime('%Y-%m-%d')}.\n\n"
         )
+        steps = "\n".join(
+            f"| {r.pool} | {r.streams} | "
+            + ", ".join(f"{name} {p50:.2f} / {top:.2f}" for name, (p50, top) in r.phases.items())
+            + " |"
+            for r in rounds
+        )
+        report += (
+            "\n\nWhen each step happened, seconds after enqueue (median / last stream), from "
+            "the rows the worker saved:\n\n| pool | streams | steps |\n|---|---|---|\n" + steps
+        )
         failed = sum(r.failed for r in rounds)
         missed = sum(r.missed_end for r in rounds)
         footer = (f"\n\nStreams not completed: {failed}. Watchers that never saw their "

@@ -216,34 +216,52 @@ class StreamRun:
         ]
 
     def run_stages(self) -> str:
-        """Run every ready stage (in parallel where the plan allows) until none is left."""
+        """Run every ready stage until none is left: in parallel where the plan allows,
+        and in this thread while only one stage can run (most steps of most plans)."""
         stopped: str = StageStatus.COMPLETED
-        with ThreadPoolExecutor(MAX_PARALLEL_STAGES, thread_name_prefix="stage") as pool:
-            running: dict[Future[str], str] = {}
+        pool: ThreadPoolExecutor | None = None
+        running: dict[Future[str], str] = {}
+        try:
             while True:
+                ready: list[str] = []
                 if stopped == StageStatus.COMPLETED and not self.held.cancelled.is_set():
-                    for key in self.ready_stages(set(running.values())):
+                    ready = self.ready_stages(set(running.values()))
+                if len(ready) == 1 and not running:
+                    # Nothing else can start before this stage ends: no thread needed.
+                    results = [self.run_stage_safely(ready[0])]
+                else:
+                    for key in ready:
+                        if pool is None:
+                            pool = ThreadPoolExecutor(MAX_PARALLEL_STAGES, "stage")
                         running[pool.submit(self.run_stage_in_thread, key)] = key
-                if not running:
-                    break
-                release_db_connection()  # idle until a stage ends: let others use it
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    running.pop(future)
-                    result = future.result()
+                    if not running:
+                        break
+                    release_db_connection()  # idle until a stage ends: let others use it
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    results = [future.result() for future in done]
+                    for future in done:
+                        running.pop(future)
+                for result in results:
                     if result != StageStatus.COMPLETED and stopped != StageStatus.CANCELLED:
                         stopped = result
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return stopped
 
     def run_stage_in_thread(self, key: str) -> str:
+        try:
+            return self.run_stage_safely(key)
+        finally:
+            connections.close_all()
+
+    def run_stage_safely(self, key: str) -> str:
         try:
             return self.run_stage(key)
         except Exception:
             logger.exception("Stage %s of %s crashed", key, self.stream_id)
             self.fail_stage(self.stages[key], "internal", "an internal error stopped it", 0)
             return StageStatus.FAILED
-        finally:
-            connections.close_all()
 
     # --- one stage --------------------------------------------------------------
     def context_for(self, spec: StageSpec) -> StageContext:

@@ -144,6 +144,10 @@ class Cluster:
         with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
             return conn.execute(sql, params or []).fetchall()
 
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(sql, params or [])
+
     def stream_row(self, stream_id: str) -> dict[str, Any]:
         rows = self.query(
             "SELECT status, runs, lease_owner FROM reports_streamingjob WHERE id = %s",
