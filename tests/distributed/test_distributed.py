@@ -99,6 +99,19 @@ def test_redelivered_task_never_runs_a_stream_twice(
     assert attempts and max(attempts.values()) == 1, attempts
 
 
+def wait_for_text_in(cluster: Cluster, stream_id: str, key: str) -> None:
+    """Until stage ``key`` is running and some of its text is checkpointed."""
+
+    def mid_stage() -> bool:
+        rows = cluster.query(
+            "SELECT status, length(output) FROM reports_stage "
+            "WHERE stream_id = %s AND key = %s", [stream_id, key],
+        )
+        return bool(rows) and rows[0][0] == "running" and rows[0][1] > 0
+
+    wait_for(mid_stage, timeout=30, interval=0.1)
+
+
 def test_killed_worker_is_replaced_without_repeating_completed_stages(
     cluster: Cluster, web: Web
 ) -> None:
@@ -106,14 +119,7 @@ def test_killed_worker_is_replaced_without_repeating_completed_stages(
     doomed = cluster.worker("doomed", OFFLINE_FAULTS="sections:slow:40")
     stream_id = web.create_stream(title="Killed worker")
 
-    def mid_sections() -> bool:
-        rows = cluster.query(
-            "SELECT status, length(output) FROM reports_stage "
-            "WHERE stream_id = %s AND key = 'sections'", [stream_id],
-        )
-        return bool(rows) and rows[0][0] == "running" and rows[0][1] > 0
-
-    wait_for(mid_sections, timeout=30, interval=0.1)
+    wait_for_text_in(cluster, stream_id, "sections")
     done_before = {k for k, s in cluster.stage_statuses(stream_id).items() if s == "completed"}
     attempts_before = cluster.attempts(stream_id)
     doomed.kill()
@@ -141,14 +147,7 @@ def test_warm_shutdown_hands_streams_back_at_once(cluster: Cluster, web: Web) ->
     leaving = cluster.worker("leaving", OFFLINE_FAULTS="sections:slow:40")
     stream_id = web.create_stream(title="Warm shutdown")
 
-    def mid_sections() -> bool:
-        rows = cluster.query(
-            "SELECT status, length(output) FROM reports_stage "
-            "WHERE stream_id = %s AND key = 'sections'", [stream_id],
-        )
-        return bool(rows) and rows[0][0] == "running" and rows[0][1] > 0
-
-    wait_for(mid_sections, timeout=30, interval=0.1)
+    wait_for_text_in(cluster, stream_id, "sections")
     done_before = {k for k, s in cluster.stage_statuses(stream_id).items() if s == "completed"}
     leaving.popen.send_signal(signal.SIGTERM)
     # "sections" alone has tens of seconds to go at this rate; the worker is gone in a few.
