@@ -8,8 +8,8 @@ web process does not need it (snapshots fall back gracefully for unknown types).
 
 from __future__ import annotations
 
+from reports.client_report.pipeline import PIPELINE as REPORT
 from reports.pipelines.base import Pipeline, StageContext, StageSpec
-from reports.pipelines.client_report import PIPELINE as REPORT
 from reports.pipelines.registry import register as register_pipeline
 
 BENCH_TYPE = "bench"

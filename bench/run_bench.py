@@ -191,8 +191,8 @@ async def run_round(count: int, *, hosts: list[tuple[str, str]], user: Any, work
     """One round; stream i is watched on Daphne i % len(hosts) (both its watchers)."""
     from asgiref.sync import sync_to_async
 
-    from reports.services import create_streaming_job
-    from reports.tasks import run_stream_task
+    from reports.runtime.tasks import run_stream_task
+    from reports.streams.services import create_streaming_job
 
     def create() -> list[str]:
         return [

@@ -9,7 +9,7 @@ class ReportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from reports import checks  # noqa: F401  (registers system checks)
-        from reports.pipelines import client_report
-
-        client_report.register()
+        # The core's system checks and admin live in their layers; loading them here
+        # registers them (job types register their pipelines in their own apps).
+        from reports.runtime import checks  # noqa: F401
+        from reports.web import admin  # noqa: F401

@@ -14,8 +14,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from reports.routing import websocket_urlpatterns  # noqa: E402
-from reports.runners import start_embedded_sweeper  # noqa: E402
+from reports.live.routing import websocket_urlpatterns  # noqa: E402
+from reports.runtime.runners import get_runner  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -27,4 +27,4 @@ application = ProtocolTypeRouter(
 )
 
 # Embedded mode: this process runs streams, so it also recovers them after a crash.
-start_embedded_sweeper()
+get_runner().start()

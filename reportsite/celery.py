@@ -10,4 +10,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reportsite.settings")
 
 app = Celery("reportsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# The tasks live in the runtime layer (``reports/runtime/tasks.py``).
+app.autodiscover_tasks(["reports.runtime"])

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "reports",
+    "reports.client_report",
     "starmap",
 ]
 
@@ -84,7 +85,10 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "reports.web.context_processors.job_types",
             ],
+            # The core's template tags live with the pages (reports/web/).
+            "libraries": {"reports_extras": "reports.web.templatetags.reports_extras"},
         },
     },
 ]
@@ -129,7 +133,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "reports:job_list"
+LOGIN_REDIRECT_URL = "client_report:job_list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -159,7 +163,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "reports.channel_layer.BatchedRedisChannelLayer",
+            "BACKEND": "reports.events.channel_layer.BatchedRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 times reads out after 5 s by default, exactly the 5 s
                 # BZPOPMIN that channels_redis blocks on: receives then fail at random

@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from reports import health, sse
-from reports import views as report_views
-from reports.api import api
+from reports.live import sse
+from reports.web import health
+from reports.web import views as report_views
+from reports.web.api import api
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -16,5 +17,6 @@ urlpatterns = [
     path("api/streams/<str:stream_id>/events/", sse.stream_events, name="stream_events"),
     path("api/", api.urls),
     path("starmap/", include("starmap.urls")),
-    path("", include("reports.urls")),
+    path("", include("reports.web.urls")),
+    path("", include("reports.client_report.urls")),
 ]

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.urls import reverse
 
-from reports.cards import JobCard, job_cards
 from reports.models import BaseJob, Report
-from reports.selectors import parse_uuid
+from reports.streams import selectors
+from reports.web.cards import JobCard, job_cards
 from starmap.models import OrganisationSize, StarmapJob
 
 if TYPE_CHECKING:
@@ -41,11 +41,7 @@ def cards_for(
 
 def job_for_user(job_id: Any, user: AbstractBaseUser | AnonymousUser) -> StarmapJob | None:
     """The starmap if it exists and the user owns it (or is staff), else None."""
-    pk = parse_uuid(job_id)
-    job = StarmapJob.objects.filter(pk=pk).first() if pk else None
-    if job is None or not (job.owner_id == user.pk or getattr(user, "is_staff", False)):
-        return None
-    return job
+    return selectors.job_for_user(StarmapJob, job_id, user)
 
 
 def versions(job: StarmapJob) -> list[Report]:

@@ -11,9 +11,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from reports import services
-from reports.cards import live_stream_ids
-from reports.services import ServiceError
+from reports.streams import services
+from reports.streams.services import ServiceError
+from reports.web.cards import live_stream_ids
 from starmap import selectors
 from starmap.forms import StarmapJobForm
 from starmap.models import StarmapJob

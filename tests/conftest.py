@@ -68,7 +68,7 @@ def report_input() -> dict[str, str]:
 @pytest.fixture
 def make_stream(user: User) -> Callable[..., Any]:
     """Create a client-report stream (and its job) for ``user``."""
-    from reports.services import create_streaming_job
+    from reports.streams.services import create_streaming_job
 
     def make(owner: User | None = None, **overrides: Any) -> Any:
         stream, _ = create_streaming_job(

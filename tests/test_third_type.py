@@ -19,12 +19,12 @@ from django.db import connection, models
 from django.test import Client
 from pydantic import BaseModel, Field
 
-from reports.engine import run_stream
 from reports.models import BaseJob, Report, StreamStatus
 from reports.pipelines import Pipeline, StageContext, StageSpec, register
 from reports.pipelines.registry import unregister
 from reports.providers.fake import FakeProvider
-from reports.services import create_streaming_job
+from reports.runtime.engine import run_stream
+from reports.streams.services import create_streaming_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -69,6 +69,10 @@ class Pipeline:
     prompt_dir: Path
     system_prompt: str = "system.txt"
     description: str = ""
+    # The job type's list page (a URL name) and its label in the site's navigation.
+    list_url_name: str = ""
+    nav_label: str = ""
+    nav_order: int = 100
     _engine: list[Engine] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:

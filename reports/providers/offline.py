@@ -16,8 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.conf import settings
-
+from reports.domain.config import config
 from reports.providers.base import (
     CompletionRequest,
     CompletionStream,
@@ -111,15 +110,15 @@ class OfflineProvider(Provider):
     @classmethod
     def from_settings(cls) -> OfflineProvider:
         return cls(
-            rate=settings.OFFLINE_TOKENS_PER_SECOND, faults=parse_faults(settings.OFFLINE_FAULTS)
+            rate=config().offline_tokens_per_second, faults=parse_faults(config().offline_faults)
         )
 
     def configuration_errors(self) -> list[str]:
         errors = []
-        if not settings.OFFLINE_TOKENS_PER_SECOND > 0:
+        if not config().offline_tokens_per_second > 0:
             errors.append("OFFLINE_TOKENS_PER_SECOND must be a number above 0.")
         try:
-            parse_faults(settings.OFFLINE_FAULTS)
+            parse_faults(config().offline_faults)
         except ValueError as exc:
             errors.append(str(exc))
         return errors

@@ -23,7 +23,7 @@ from reports.providers.base import (
     TransientError,
     Usage,
 )
-from reports.providers.streaming import (
+from reports.providers.sdk import (
     SDKCompletionStream,
     SDKProvider,
     http_client,

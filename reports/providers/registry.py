@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import import_module
 
-from django.conf import settings
-
+from reports.domain.config import config
 from reports.providers.base import PermanentError, Provider
 
 _factories: dict[str, Callable[[], Provider]] = {}
@@ -31,7 +30,7 @@ def get_provider() -> Provider:
     if _override is not None:
         return _override
     _load_builtins()
-    name = settings.LLM_PROVIDER
+    name = config().llm_provider
     with _lock:
         if name not in _cache:
             factory = _factories.get(name)

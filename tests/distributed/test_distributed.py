@@ -181,7 +181,7 @@ import django
 django.setup()
 from django.contrib.auth.models import User
 from django.db import connections
-from reports import services
+from reports.streams import services
 from reports.models import StreamingJobQuerySet
 
 user = User.objects.get(username="olivia")

@@ -17,7 +17,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from reports.analytics import (
+from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, StreamingJob
+from reports.web.analytics.queries import (
     ModelUse,
     Period,
     advise,
@@ -26,7 +27,6 @@ from reports.analytics import (
     stage_rows,
     stream_summary,
 )
-from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, StreamingJob
 
 URL = reverse("reports:analytics")
 D = Decimal

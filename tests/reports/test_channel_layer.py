@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from channels_redis.core import RedisChannelLayer
 
-from reports.channel_layer import BatchedRedisChannelLayer
+from reports.events.channel_layer import BatchedRedisChannelLayer
 from tests.conftest import require_service
 
 REDIS = "redis://127.0.0.1:6379/0"

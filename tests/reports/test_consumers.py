@@ -8,8 +8,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 
-from reports.engine import run_stream
 from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
 from tests.conftest import session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -233,7 +233,7 @@ async def test_events_already_in_the_snapshot_are_not_sent_again(
     asgi_app: Any, make_stream: Any, user: User
 ) -> None:
     """The engine saves a stage with its event's seq before publishing the event."""
-    from reports.broadcast import publisher
+    from reports.events.publisher import publisher
     from reports.models import StreamingJob
 
     stream = await database_sync_to_async(make_stream)()

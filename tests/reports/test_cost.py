@@ -11,13 +11,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from reports.engine import run_stream
+from reports.client_report.pipeline import PIPELINE
 from reports.models import AttemptStatus, StageAttempt, StageStatus, StreamStatus
-from reports.pipelines.client_report import PIPELINE
-from reports.pricing import cost_for, price_for, stream_costs, user_costs
 from reports.providers import Usage
+from reports.providers.pricing import cost_for, price_for, stream_costs, user_costs
 from reports.providers.registry import reset_cache
-from reports.selectors import stream_snapshot
+from reports.runtime.engine import run_stream
+from reports.streams.selectors import stream_snapshot
 from tests.reports.llm_servers import OpenAIServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)

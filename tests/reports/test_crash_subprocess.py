@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 CREATE_STREAM = """
 import json, os
 from django.contrib.auth.models import User
-from reports.services import create_streaming_job
+from reports.streams.services import create_streaming_job
 user = User.objects.create_user("crash-test", password="crash-test-password-1")
 stream, _ = create_streaming_job(user=user, type="report",
                                  input_data=json.loads(os.environ["CRASH_INPUT"]))

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from reports.engine import run_stream
+from reports.client_report.pipeline import PIPELINE
 from reports.models import Report, StageAttempt, StageStatus, StreamStatus
-from reports.pipelines.client_report import PIPELINE
 from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,7 +61,7 @@ def test_usage_and_totals_are_saved(make_stream: Any, fake_provider: FakeProvide
 def test_a_second_runner_cannot_claim_a_running_stream(
     make_stream: Any, fake_provider: FakeProvider
 ) -> None:
-    from reports.leases import claim
+    from reports.runtime.leases import claim
 
     stream = make_stream()
     assert claim(stream.pk, "runner-a")

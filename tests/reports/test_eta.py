@@ -12,9 +12,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from reports import eta, live
+from reports.live import fragments as live
 from reports.models import Stage, StageStatus, StreamingJob, StreamStatus
-from reports.selectors import stream_snapshot
+from reports.streams import eta
+from reports.streams.selectors import stream_snapshot
 
 # The client-report pipeline, in order, with its weights.
 WEIGHTS = {"brief": 1.0, "context": 1.5, "outline": 1.0, "sections": 4.0,

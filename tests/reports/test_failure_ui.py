@@ -13,12 +13,13 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from reports import live, services
-from reports.engine import run_stream
-from reports.leases import claim
+from reports.live import fragments as live
 from reports.models import Stage, StageStatus, StreamingJob, StreamStatus
 from reports.providers import PermanentError
 from reports.providers.fake import FakeProvider, Script
+from reports.runtime.engine import run_stream
+from reports.runtime.leases import claim
+from reports.streams import services
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from reports.engine import run_stream
 from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, StreamStatus
 from reports.providers import PermanentError, TransientError, override_provider
 from reports.providers.fake import FakeProvider, Script
 from reports.providers.offline import OfflineProvider, parse_faults
-from reports.retry import backoff_seconds, max_attempts
-from reports.selectors import stream_snapshot
+from reports.runtime.engine import run_stream
+from reports.runtime.retry import backoff_seconds, max_attempts
+from reports.streams.selectors import stream_snapshot
 
 # Stages run on other threads: tests that run streams need real transactions.
 streams_db = pytest.mark.django_db(transaction=True)
@@ -389,7 +389,7 @@ def test_faults_parse_with_counts() -> None:
 
 
 def test_an_offline_rate_of_zero_is_a_startup_error(settings: Any) -> None:
-    from reports.checks import check_llm_provider
+    from reports.runtime.checks import check_llm_provider
 
     settings.LLM_PROVIDER, settings.OFFLINE_TOKENS_PER_SECOND = "offline", 0
     assert [e.msg for e in check_llm_provider()] == [

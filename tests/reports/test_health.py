@@ -27,7 +27,7 @@ def test_an_unreachable_channel_layer_answers_503_naming_it(
         port = probe.getsockname()[1]
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "reports.channel_layer.BatchedRedisChannelLayer",
+            "BACKEND": "reports.events.channel_layer.BatchedRedisChannelLayer",
             "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]},
         }
     }

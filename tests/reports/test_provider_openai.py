@@ -16,12 +16,12 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
 
-from reports.engine import run_stream
-from reports.eventlog import MemoryEventLog, event_log
+from reports.client_report.pipeline import PIPELINE
+from reports.events.eventlog import MemoryEventLog, event_log
 from reports.models import AttemptStatus, StageAttempt, StageStatus, StreamingJob, StreamStatus
-from reports.pipelines.client_report import PIPELINE
 from reports.providers.registry import reset_cache
-from reports.services import cancel_job
+from reports.runtime.engine import run_stream
+from reports.streams.services import cancel_job
 from tests.conftest import wait_for
 from tests.reports.llm_servers import OpenAIServer, Reply, answer_for
 

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from reports import runners
-from reports.engine import run_stream
+from reports.client_report.pipeline import PIPELINE
 from reports.models import (
     AttemptStatus,
     Stage,
@@ -19,10 +18,11 @@ from reports.models import (
     StreamingJob,
     StreamStatus,
 )
-from reports.pipelines.client_report import PIPELINE
 from reports.providers import PermanentError
 from reports.providers.fake import FakeProvider, Script
-from reports.services import sweep_stale_streams
+from reports.runtime import runners
+from reports.runtime.engine import run_stream
+from reports.runtime.sweeper import sweep_stale_streams
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,7 +82,7 @@ def test_sweeper_picks_only_streams_nobody_runs(
 def test_a_lease_not_renewed_for_its_ttl_expires(
     make_stream: Any, fake_provider: FakeProvider, settings: Any
 ) -> None:
-    from reports.leases import claim
+    from reports.runtime.leases import claim
 
     settings.LEASE_TTL_SECONDS = 0.3
     stream = make_stream()
@@ -128,7 +128,7 @@ def test_a_stage_left_failed_by_a_dead_runner_runs_again(
 
 
 def test_a_healthy_lease_is_never_taken_over(make_stream: Any, fake_provider: FakeProvider) -> None:
-    from reports.leases import claim
+    from reports.runtime.leases import claim
 
     stream = make_stream()
     assert claim(stream.pk, "alive")
@@ -157,7 +157,7 @@ def test_a_shutdown_hands_running_streams_back_instead_of_cancelling_them(
     leave the stream active with its lease released, so the next start resumes it."""
     import threading
 
-    from reports.leases import keeper
+    from reports.runtime.leases import keeper
 
     fake_provider.script("context", Script(text="word " * 4000, delay=0.05))
     stream = make_stream()

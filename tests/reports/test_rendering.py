@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from reports.rendering import render_markdown
+from reports.domain.rendering import render_markdown
 
 HOSTILE = [
     "<script>alert(1)</script>",

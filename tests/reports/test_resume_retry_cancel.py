@@ -14,9 +14,7 @@ from django.db import IntegrityError, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
-from reports import services
-from reports.engine import run_stream
-from reports.leases import claim
+from reports.client_report.pipeline import PIPELINE
 from reports.models import (
     AttemptStatus,
     Report,
@@ -27,9 +25,11 @@ from reports.models import (
     StreamingJob,
     StreamStatus,
 )
-from reports.pipelines.client_report import PIPELINE
 from reports.providers import PermanentError, TransientError
 from reports.providers.fake import FakeProvider, FakeStream, Script
+from reports.runtime.engine import run_stream
+from reports.runtime.leases import claim
+from reports.streams import services
 from tests.conftest import REPORT_INPUT, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

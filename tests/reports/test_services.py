@@ -6,10 +6,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from reports import services
-from reports.engine import run_stream
+from reports.live.subscriptions import subscribe
 from reports.models import Stage, StreamingJob, StreamStatus
 from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
+from reports.streams import services
 
 
 @pytest.mark.django_db
@@ -64,7 +65,7 @@ def test_subscribe_gets_the_snapshot_then_every_event_in_order(
         if event["type"] == "stream.completed":
             finished.set()
 
-    unsubscribe = services.subscribe(stream.pk, collect)
+    unsubscribe = subscribe(stream.pk, collect)
     try:
         run_stream(stream.pk)
         assert finished.wait(10)

@@ -15,9 +15,9 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.core.asgi import get_asgi_application
 
-from reports.engine import run_stream
-from reports.eventlog import RedisEventLog
+from reports.events.eventlog import RedisEventLog
 from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
 from tests.conftest import require_service, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -120,7 +120,7 @@ async def test_only_the_owner_or_staff_may_listen(
     )
     assert missing.status == 404
 
-    from reports.auth import create_api_token
+    from reports.web.auth import create_api_token
 
     token = await database_sync_to_async(create_api_token)(user=user)
     bearer = await open_events(url(stream), (b"authorization", f"Bearer {token}".encode()))

@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from reports.engine import run_stream
 from reports.models import Report, ReportJob, StreamingJob
 from reports.providers.fake import FakeProvider, Script
+from reports.runtime.engine import run_stream
 from tests.reports.test_rendering import active_content
 
 pytestmark = pytest.mark.django_db

@@ -34,7 +34,7 @@ def starmap_input() -> dict[str, Any]:
 @pytest.fixture
 def make_starmap(user: User) -> Callable[..., Any]:
     """Create a starmap stream (and its job) for ``user`` through the core's service."""
-    from reports.services import create_streaming_job
+    from reports.streams.services import create_streaming_job
 
     def make(owner: User | None = None, **overrides: Any) -> Any:
         stream, _ = create_streaming_job(

@@ -7,9 +7,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from reports.engine import run_stream
 from reports.models import Report, StreamingJob
 from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

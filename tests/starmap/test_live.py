@@ -11,8 +11,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 
-from reports.engine import run_stream
 from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
 from tests.conftest import session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from reports.engine import run_stream
 from reports.models import Report, StageStatus, StreamStatus
 from reports.pipelines import get_pipeline
 from reports.providers.fake import FakeProvider, Script
+from reports.runtime.engine import run_stream
 from starmap.models import StarmapJob
 from starmap.pipeline import PIPELINE
 from tests.conftest import wait_for

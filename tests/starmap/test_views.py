@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from reports.engine import run_stream
 from reports.models import Report, StreamingJob, StreamStatus
 from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
 from starmap.models import StarmapJob
 from tests.starmap.conftest import STARMAP_INPUT
 

@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from reports.services import ServiceError, create_streaming_job, subscribe
+from reports.live.subscriptions import subscribe
+from reports.streams.services import ServiceError, create_streaming_job
 
 FINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
 

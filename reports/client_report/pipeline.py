@@ -1,0 +1,116 @@
+"""The client-report pipeline: brief -> context -> outline -> sections -> recommendations
+-> summary -> assembly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from pydantic import BaseModel, Field
+
+from reports.client_report import drafts
+from reports.models import ReportJob
+from reports.pipelines.base import Pipeline, StageSpec, parse_json_list, parse_json_object
+from reports.pipelines.registry import register as register_pipeline
+
+LIMIT = settings.JOB_FIELD_MAX_LENGTH
+
+
+class ReportInput(BaseModel):
+    """The inputs of a client report (the API's ``input_data`` for type ``report``)."""
+
+    title: str = Field(min_length=1, max_length=settings.JOB_TITLE_MAX_LENGTH)
+    client: str = Field(min_length=1, max_length=200)
+    objective: str = Field(min_length=1, max_length=LIMIT)
+    audience: str = Field(default="", max_length=300)
+    context_notes: str = Field(default="", max_length=LIMIT)
+    constraints: str = Field(default="", max_length=LIMIT)
+
+
+def parse_brief(text: str) -> dict[str, Any]:
+    return parse_json_object(text, required=("objective", "key_questions"))
+
+
+def parse_outline(text: str) -> list[Any]:
+    return parse_json_list(text, item_keys=("title",), min_items=2)
+
+
+PIPELINE = Pipeline(
+    type="report",
+    title="Client report",
+    description="A client report: brief, context, outline, body, recommendations, summary.",
+    job_model=ReportJob,
+    input_schema=ReportInput,
+    prompt_dir=Path(__file__).parent / "prompts",
+    list_url_name="client_report:job_list",
+    nav_label="Reports",
+    nav_order=0,
+    stages=(
+        StageSpec(
+            "brief",
+            "Brief analysis",
+            "brief.txt",
+            weight=1.0,
+            max_tokens=600,
+            json_output=True,
+            parse=parse_brief,
+            draft=drafts.brief,
+        ),
+        StageSpec(
+            "context",
+            "Context and assumptions",
+            "context.txt",
+            reads=("brief",),
+            weight=1.5,
+            draft=drafts.context,
+        ),
+        StageSpec(
+            "outline",
+            "Outline",
+            "outline.txt",
+            reads=("brief", "context"),
+            weight=1.0,
+            max_tokens=600,
+            json_output=True,
+            parse=parse_outline,
+            draft=drafts.outline,
+        ),
+        StageSpec(
+            "sections",
+            "Section drafts",
+            "sections.txt",
+            reads=("brief", "context", "outline"),
+            weight=4.0,
+            max_tokens=3000,
+            draft=drafts.sections,
+        ),
+        StageSpec(
+            "recommendations",
+            "Recommendations",
+            "recommendations.txt",
+            reads=("sections",),
+            weight=1.5,
+            draft=drafts.recommendations,
+        ),
+        StageSpec(
+            "summary",
+            "Executive summary",
+            "summary.txt",
+            reads=("sections", "recommendations"),
+            weight=1.0,
+            draft=drafts.summary,
+        ),
+        StageSpec(
+            "assembly",
+            "Assemble the report",
+            reads=("brief", "context", "sections", "recommendations", "summary"),
+            weight=0.2,
+            build=drafts.assemble,
+        ),
+    ),
+)
+
+
+def register() -> None:
+    register_pipeline(PIPELINE)

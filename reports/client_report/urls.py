@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from reports.client_report import views
+
+app_name = "client_report"
+
+urlpatterns = [
+    path("", views.job_list, name="job_list"),
+    path("reports/new/", views.job_create, name="job_create"),
+    path("reports/<str:job_id>/", views.job_detail, name="job_detail"),
+    path("reports/<str:job_id>/generate/", views.job_generate, name="job_generate"),
+]

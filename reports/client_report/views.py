@@ -1,0 +1,103 @@
+"""Client-report pages: the job cards, the create form, one job; htmx actions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from reports.client_report.forms import ReportJobForm
+from reports.live.fragments import progress_context
+from reports.models import BaseJob, Report, ReportJob
+from reports.streams import services
+from reports.streams.selectors import job_for_user
+from reports.streams.services import ServiceError
+from reports.web.cards import JobCard, job_cards, live_stream_ids
+
+CARD_TEMPLATE = "reports/_card.html"
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A signed-in request after django-htmx's middleware (the typing its docs recommend)."""
+
+    user: User
+    htmx: HtmxDetails
+
+
+def _cards(jobs: list[ReportJob]) -> list[JobCard]:
+    """Report jobs as the shared job cards (``reports/_card.html``)."""
+
+    def generate_url(job: BaseJob) -> str:
+        return reverse("client_report:job_generate", args=[job.pk])
+
+    return job_cards(jobs, subtitle=lambda job: str(getattr(job, "client", "")),
+                     generate_url=generate_url)
+
+
+def _job(request: HttpRequest, job_id: str) -> ReportJob:
+    job = job_for_user(ReportJob, job_id, request.user)
+    if job is None:
+        raise Http404("No such report job.")
+    return job
+
+
+def _generate(request: HttpRequest, job: ReportJob) -> None:
+    try:
+        services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+
+
+@require_GET
+@login_required
+def job_list(request: HtmxHttpRequest) -> HttpResponse:
+    jobs = list(ReportJob.objects.filter(owner=request.user).order_by("-created_at")[:100])
+    cards = _cards(jobs)
+    return render(
+        request,
+        "client_report/job_list.html",
+        {"cards": cards, "stream_ids": live_stream_ids(cards)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def job_create(request: HttpRequest) -> HttpResponse:
+    form = ReportJobForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        job = form.save(commit=False)
+        job.owner = request.user  # type: ignore[assignment]
+        job.save()
+        if "generate" in request.POST:
+            _generate(request, job)
+        return redirect(job)
+    return render(request, "client_report/job_form.html", {"form": form})
+
+
+@require_GET
+@login_required
+def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = _job(request, job_id)
+    reports = Report.objects.filter(job_type=job.job_type, job_id=job.pk).order_by("-created_at")
+    context = {"job": job, "stream": job.latest_stream(), "reports": reports}
+    return render(request, "client_report/job_detail.html", context)
+
+
+@require_POST
+@login_required
+def job_generate(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
+    """Generate (or regenerate: earlier documents stay) and show the card or the page."""
+    job = _job(request, job_id)
+    _generate(request, job)
+    if request.htmx and request.htmx.target == f"card-{job.pk}":
+        return render(request, CARD_TEMPLATE, {"card": _cards([job])[0]})
+    if request.htmx:
+        stream = job.latest_stream()
+        if stream is not None:
+            return render(request, "reports/_progress.html", progress_context(stream))
+    return redirect(job)

@@ -1,0 +1,62 @@
+"""The live-event contract: event types, the envelope they travel in, and the groups
+that carry them (DESIGN.md, "Live updates" and the WebSocket contract)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    """Every event a stream publishes; the value is the ``type`` clients read."""
+
+    STAGE_STARTED = "stage.started"
+    STAGE_DELTA = "stage.delta"
+    STAGE_RETRYING = "stage.retrying"
+    STAGE_COMPLETED = "stage.completed"
+    STAGE_FAILED = "stage.failed"
+    STAGE_CANCELLED = "stage.cancelled"
+    STREAM_PROGRESS = "stream.progress"
+    STREAM_COMPLETED = "stream.completed"
+    STREAM_FAILED = "stream.failed"
+    STREAM_CANCELLED = "stream.cancelled"
+
+
+# The events after which a stream publishes nothing more (until it is resumed).
+FINAL_EVENTS = frozenset(
+    {EventType.STREAM_COMPLETED, EventType.STREAM_FAILED, EventType.STREAM_CANCELLED}
+)
+# Every event but a delta changes more than one stage's text: pages re-render for them.
+BOUNDARY_EVENTS = frozenset(EventType) - {EventType.STAGE_DELTA}
+
+# What a WebSocket client gets first, and on every resync.
+SNAPSHOT = "snapshot"
+# The channel-layer message type that carries one event (handled by ``stream_event``).
+CHANNEL_MESSAGE = "stream.event"
+
+
+def stream_group(stream_id: uuid.UUID | str) -> str:
+    """The channel-layer group that carries one stream's events."""
+    return f"stream.{stream_id}"
+
+
+def make_event(
+    event_type: EventType, *, seq: int, stream_id: uuid.UUID | str, stage: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """One event as clients receive it: ``type``, ``seq``, ``stream_id``, ``stage``, fields."""
+    event: dict[str, Any] = {"type": event_type, "seq": seq, "stream_id": str(stream_id)}
+    if stage is not None:
+        event["stage"] = stage
+    event.update(fields)
+    return event
+
+
+def envelope(event: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message that carries ``event`` to a stream's group."""
+    return {"type": CHANNEL_MESSAGE, "event": event}
+
+
+def is_final(event: dict[str, Any]) -> bool:
+    return event.get("type") in FINAL_EVENTS

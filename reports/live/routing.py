@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from reports.live.consumers import LivePageConsumer, StreamEventsConsumer
+
+websocket_urlpatterns = [
+    path("ws/streams/<str:stream_id>/", StreamEventsConsumer.as_asgi()),
+    path("ws/live/", LivePageConsumer.as_asgi()),
+]

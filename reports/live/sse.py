@@ -1,0 +1,214 @@
+"""Server-Sent Events: ``GET /api/streams/<stream_id>/events/``.
+
+The same JSON events as the WebSocket, one per SSE message, with ``id:`` = ``seq``.
+A fresh connection gets a ``snapshot`` first; a reconnect with ``Last-Event-ID`` gets
+exactly the events after that id from the event log (``reports.events.eventlog``), or a
+snapshot when the log no longer reaches back that far. Live events are forwarded in
+``seq`` order without duplicates; a gap (the channel layer dropped something) is
+filled from the log or answered with a snapshot. A comment line every
+``SSE_HEARTBEAT_SECONDS`` keeps proxies from closing an idle connection.
+
+An async view streaming from an async generator: no thread per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from reports.domain.config import config
+from reports.domain.events import stream_group
+from reports.events.eventlog import event_log
+from reports.events.publisher import publisher
+from reports.live.deltas import follow_text
+from reports.models import ACTIVE_STATUSES, StageStatus, StreamingJob
+from reports.streams.selectors import stream_for_user, stream_snapshot
+
+RETRY_MS = 2000
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message, "details": None}, status=status)
+
+
+def _last_event_id(request: HttpRequest) -> int | None:
+    # EventSource sends the header; ``?last_event_id=`` serves clients that cannot.
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+async def _user(request: HttpRequest) -> Any:
+    """``Authorization: Bearer <token>`` (as the rest of the API), else the session."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        from reports.web.auth import BearerToken
+
+        found = await sync_to_async(BearerToken().authenticate)(request, token.strip())
+        return found if found is not None else AnonymousUser()
+    return await request.auser()
+
+
+@require_GET
+async def stream_events(request: HttpRequest, stream_id: str) -> HttpResponseBase:
+    """The stream's events as ``text/event-stream`` (owner or staff only)."""
+    user = await _user(request)
+    if not user.is_authenticated:
+        return _error(401, "unauthorized", "Log in first.")
+    stream = await sync_to_async(stream_for_user)(stream_id, user)
+    if stream is None:
+        return _error(404, "not_found", "No such stream.")
+    source = EventSource(str(stream.pk), _last_event_id(request))
+    response = StreamingHttpResponse(source.messages(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+def sse_message(event: dict[str, Any]) -> str:
+    """One SSE message: ``id:`` is the event's seq, ``data:`` its JSON (one line)."""
+    return f"id: {event['seq']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+class EventSource:
+    """One client's connection: what it has been sent, and what comes next."""
+
+    def __init__(self, stream_id: str, last_event_id: int | None) -> None:
+        self.stream_id = stream_id
+        self.last_event_id = last_event_id
+        self.last_seq: int | None = None
+        # Characters of each running stage's text the client has (to repair deltas).
+        self.text_len: dict[str, int] = {}
+
+    async def messages(self) -> AsyncIterator[str]:
+        """The response body: snapshot or replay, then live events and heartbeats."""
+        layer = get_channel_layer()
+        assert layer is not None, "CHANNEL_LAYERS is not configured"
+        # With the in-memory layer, events must be sent on the loop we listen on.
+        publisher.bind_server_loop(asyncio.get_running_loop())
+        channel = await layer.new_channel()
+        group = stream_group(self.stream_id)
+        # Join before reading the log or the snapshot, so nothing falls in between.
+        await layer.group_add(group, channel)
+        receive: asyncio.Future[Any] | None = None
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            replay = None
+            if self.last_event_id is not None:
+                replay = await event_log().since(self.stream_id, self.last_event_id)
+            if replay is None:
+                async for message in self.resync():
+                    yield message
+            else:
+                self.last_seq = self.last_event_id
+                for event in replay:
+                    for message in await self.forward(event):
+                        yield message
+            heartbeat = float(config().sse_heartbeat_seconds)
+            idle_check = min(heartbeat, float(config().live_idle_check_seconds))
+            loop = asyncio.get_running_loop()
+            last_sent = loop.time()
+            while True:
+                if receive is None:
+                    receive = asyncio.ensure_future(layer.receive(channel))
+                # Wait without cancelling the receive: a cancelled receive may lose a message.
+                done, _ = await asyncio.wait({receive}, timeout=idle_check)
+                if not done:
+                    # Quiet: if the stream ended and its final event was dropped, catch up.
+                    if await sync_to_async(self._finished_past_last_seq)():
+                        async for message in self.catch_up():
+                            yield message
+                        last_sent = loop.time()
+                    elif loop.time() - last_sent >= heartbeat:
+                        yield ": keep-alive\n\n"
+                        last_sent = loop.time()
+                    continue
+                last_sent = loop.time()
+                received, receive = receive.result(), None
+                incoming = received.get("event") if isinstance(received, dict) else None
+                if isinstance(incoming, dict) and incoming.get("stream_id") == self.stream_id:
+                    async for text in self.live(incoming):
+                        yield text
+        finally:
+            if receive is not None:
+                receive.cancel()
+            with contextlib.suppress(Exception):
+                await layer.group_discard(group, channel)
+
+    async def live(self, event: dict[str, Any]) -> AsyncIterator[str]:
+        """Forward a live event; fill a gap before it from the log, or resync."""
+        seq = event["seq"]
+        if self.last_seq is not None and seq <= self.last_seq:
+            return  # sent already (replayed, or part of the snapshot)
+        if self.last_seq is not None and seq != self.last_seq + 1:
+            missed = await event_log().since(self.stream_id, self.last_seq)
+            if missed is None:
+                async for message in self.resync():
+                    yield message
+            else:
+                for earlier in missed:
+                    if earlier["seq"] < seq:
+                        for message in await self.forward(earlier):
+                            yield message
+        if self.last_seq is None or seq > self.last_seq:
+            for message in await self.forward(event):
+                yield message
+
+    def _finished_past_last_seq(self) -> bool:
+        """The stream has ended with events this client has not seen."""
+        return (
+            StreamingJob.objects.filter(pk=self.stream_id, seq__gt=self.last_seq or 0)
+            .exclude(status__in=ACTIVE_STATUSES)
+            .exists()
+        )
+
+    async def catch_up(self) -> AsyncIterator[str]:
+        """What was missed, from the log, or a snapshot."""
+        missed = await event_log().since(self.stream_id, self.last_seq or 0)
+        if missed:
+            for event in missed:
+                for message in await self.forward(event):
+                    yield message
+        else:
+            async for message in self.resync():
+                yield message
+
+    async def resync(self) -> AsyncIterator[str]:
+        """A snapshot, then whatever the log holds after it."""
+        snapshot, running = await sync_to_async(self._snapshot)()
+        self.text_len = running
+        self.last_seq = snapshot["seq"]
+        yield sse_message({"type": "snapshot", "seq": snapshot["seq"], "stream": snapshot})
+        after = await event_log().since(self.stream_id, snapshot["seq"])
+        for event in after or ():
+            for message in await self.forward(event):
+                yield message
+
+    def _snapshot(self) -> tuple[dict[str, Any], dict[str, int]]:
+        stream = StreamingJob.objects.get(pk=self.stream_id)
+        stages = list(stream.stages.in_order())
+        running = {s.key: len(s.output) for s in stages if s.status == StageStatus.RUNNING}
+        return stream_snapshot(stream, stages), running
+
+    async def forward(self, event: dict[str, Any]) -> list[str]:
+        """The message(s) for one event, with deltas made to continue the client's text."""
+        self.last_seq = event["seq"]
+        if event["type"] == "stage.started":
+            self.text_len[event["stage"]] = 0
+        elif event["type"] == "stage.delta":
+            repaired = await follow_text(event, self.text_len)
+            return [] if repaired is None else [sse_message(repaired)]
+        return [sse_message(event)]

@@ -1,0 +1,43 @@
+"""The streaming core's tables: jobs, streams with their stages and attempts, reports,
+API tokens. Everything above imports them from here."""
+
+from __future__ import annotations
+
+from reports.models.jobs import BaseJob, ReportJob
+from reports.models.streams import (
+    ACTIVE_STATUSES,
+    RESUMABLE_STATUSES,
+    AttemptStatus,
+    Report,
+    ReportQuerySet,
+    Stage,
+    StageAttempt,
+    StageQuerySet,
+    StageStatus,
+    StreamingJob,
+    StreamingJobQuerySet,
+    StreamStatus,
+    is_staff,
+    visible_to,
+)
+from reports.models.tokens import ApiToken
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "RESUMABLE_STATUSES",
+    "ApiToken",
+    "AttemptStatus",
+    "BaseJob",
+    "Report",
+    "ReportJob",
+    "ReportQuerySet",
+    "Stage",
+    "StageAttempt",
+    "StageQuerySet",
+    "StageStatus",
+    "StreamStatus",
+    "StreamingJob",
+    "StreamingJobQuerySet",
+    "is_staff",
+    "visible_to",
+]

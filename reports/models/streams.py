@@ -1,0 +1,291 @@
+"""The streaming core's tables: domain jobs, streams, their stages and reports."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from reports.domain.events import stream_group
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+
+Rows = TypeVar("Rows", bound=models.QuerySet[Any])
+
+
+class StreamStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (StreamStatus.PENDING, StreamStatus.RUNNING)
+RESUMABLE_STATUSES = (StreamStatus.FAILED, StreamStatus.CANCELLED)
+
+
+class StageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SKIPPED = "skipped", "Skipped"
+
+
+def is_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Staff see and act on every stream, job and document."""
+    return bool(getattr(user, "is_staff", False))
+
+
+def visible_to(queryset: Rows, user: AbstractBaseUser | AnonymousUser) -> Rows:
+    """The rows of ``queryset`` that ``user`` may see: their own (``owner``), or every
+    row for staff; nothing for an anonymous visitor. The one ownership rule."""
+    if not user.is_authenticated:
+        return queryset.none()
+    if is_staff(user):
+        return queryset
+    return queryset.filter(owner=user)
+
+
+class StreamingJobQuerySet(models.QuerySet["StreamingJob"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> StreamingJobQuerySet:
+        """Streams the user may see: their own, or all of them for staff."""
+        return visible_to(self, user)
+
+    def active(self) -> StreamingJobQuerySet:
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def for_job(self, job_type: str, job_id: uuid.UUID | str) -> StreamingJobQuerySet:
+        return self.filter(type=job_type, job_id=job_id)
+
+    def needing_recovery(self, *, now: Any = None, pending_grace: float = 60.0) -> Any:
+        """Active streams nobody is running: an expired lease, or never claimed."""
+        now = now or timezone.now()
+        return self.active().filter(
+            Q(lease_expires_at__lt=now)
+            | Q(
+                lease_expires_at__isnull=True,
+                enqueued_at__lt=now - timedelta(seconds=pending_grace),
+            )
+            | Q(lease_expires_at__isnull=True, enqueued_at__isnull=True)
+        )
+
+
+class StreamingJob(models.Model):
+    """One generation run of a job ("stream"): its plan, lease, totals and status."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=40, db_index=True)
+    job_id = models.UUIDField(db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="streams"
+    )
+    title = models.CharField(max_length=settings.JOB_TITLE_MAX_LENGTH, blank=True)
+    input_data = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=StreamStatus.choices, default=StreamStatus.PENDING, db_index=True
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    current_stage = models.CharField(max_length=64, blank=True)
+    error_kind = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    # False once any attempt's cost could not be known (usage missing, unpriced model).
+    cost_complete = models.BooleanField(default=True)
+    budget_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+
+    # Live-update sequence: the runner keeps it in memory and checkpoints it.
+    seq = models.BigIntegerField(default=0)
+    runs = models.PositiveIntegerField(default=0, help_text="How many times a runner claimed it.")
+    lease_owner = models.CharField(max_length=120, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=32, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StreamingJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "stream"
+        constraints = [
+            # At most one active stream per job, enforced by the database.
+            models.UniqueConstraint(
+                fields=["type", "job_id"],
+                condition=Q(status__in=["pending", "running"]),
+                name="one_active_stream_per_job",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.title or self.job_id} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("reports:stream_detail", args=[self.pk])
+
+    @property
+    def stream_id(self) -> uuid.UUID:
+        return self.id
+
+    @property
+    def is_generating(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == StreamStatus.COMPLETED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == StreamStatus.FAILED
+
+    @property
+    def is_resumable(self) -> bool:
+        return self.status in RESUMABLE_STATUSES
+
+    @property
+    def group_name(self) -> str:
+        return stream_group(self.id)
+
+    def duration_s(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return max(0.0, (end - self.started_at).total_seconds())
+
+    def can_be_seen_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        return bool(user.is_authenticated and (self.owner_id == user.pk or is_staff(user)))
+
+
+class StageQuerySet(models.QuerySet["Stage"]):
+    def in_order(self) -> StageQuerySet:
+        return self.order_by("position")
+
+
+class Stage(models.Model):
+    """One step of a stream's pipeline; all rows are created with the stream."""
+
+    stream = models.ForeignKey(StreamingJob, on_delete=models.CASCADE, related_name="stages")
+    key = models.CharField(max_length=64)
+    title = models.CharField(max_length=200)
+    position = models.PositiveSmallIntegerField()
+    weight = models.FloatField(default=1.0)
+    depends_on = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=16, choices=StageStatus.choices, default=StageStatus.PENDING, db_index=True
+    )
+    # The text so far while running (checkpointed about once a second), final when done.
+    output = models.TextField(blank=True)
+    data = models.JSONField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_kind = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["stream", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "key"], name="unique_stage_key_per_stream")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"
+
+    def duration_s(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return max(0.0, (end - self.started_at).total_seconds())
+
+
+class AttemptStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class StageAttempt(models.Model):
+    """One call to the model for a stage: what it cost and how it ended."""
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    status = models.CharField(
+        max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.RUNNING
+    )
+    model = models.CharField(max_length=120, blank=True)
+    error_kind = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    usage_known = models.BooleanField(default=False)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["stage", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.stage.key} attempt {self.number} ({self.status})"
+
+
+class ReportQuerySet(models.QuerySet["Report"]):
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ReportQuerySet:
+        """Documents the user may see: their own, or all of them for staff."""
+        return visible_to(self, user)
+
+
+class Report(models.Model):
+    """An assembled document. ``stream`` is empty for legacy or imported reports."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports"
+    )
+    job_type = models.CharField(max_length=40)
+    job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    stream = models.OneToOneField(
+        StreamingJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="report"
+    )
+    title = models.CharField(max_length=300)
+    markdown = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ReportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("reports:report_detail", args=[self.pk])

@@ -1,0 +1,361 @@
+"""What the SDK-based providers share: a cancellable HTTP stream and its time limits.
+
+A model call runs on a stage thread that blocks in ``recv``. To stop it at once
+(cancel, or a time limit) we shut the socket down from another thread, which wakes the
+blocked read; closing the file descriptor alone would not. The socket is captured with
+httpcore's ``trace`` extension when the connection is made, so cancel works before the
+response headers arrive too (a model loading, a long first-token wait). Connections
+are not kept alive for the same reason: every call makes (and owns) its connection,
+which costs one handshake per stage, nothing next to minutes of generation.
+
+One watchdog thread per process enforces the first-token, idle and total limits of
+every open stream; the HTTP read timeout is only a backstop.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import email.utils
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Self
+
+import httpx2
+from django.conf import settings
+
+from reports.domain.config import config
+from reports.providers.base import CompletionStream, Provider, ProviderError, TransientError
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 300
+
+_current = threading.local()
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    first_token: float
+    idle: float
+    total: float
+
+    @classmethod
+    def from_settings(cls) -> Timeouts:
+        return cls(
+            connect=config().connect_timeout_seconds,
+            first_token=config().first_token_timeout_seconds,
+            idle=config().idle_timeout_seconds,
+            total=config().total_timeout_seconds,
+        )
+
+    def httpx(self) -> httpx2.Timeout:
+        # The watchdog enforces the real limits; the read timeout only backs it up.
+        backstop = max(self.first_token, self.idle) + 5.0
+        return httpx2.Timeout(connect=self.connect, read=backstop, write=self.connect,
+                              pool=self.connect)
+
+
+class _TracingTransport(httpx2.HTTPTransport):
+    """Hands each new connection's socket to the stream that is being opened."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        stream = getattr(_current, "stream", None)
+        if stream is not None:
+            request.extensions = {**request.extensions, "trace": stream._trace}
+        return super().handle_request(request)
+
+
+def http_client(timeouts: Timeouts) -> httpx2.Client:
+    """An HTTP client for one provider: no keep-alive, so each call owns its socket."""
+    return httpx2.Client(
+        transport=_TracingTransport(limits=httpx2.Limits(max_keepalive_connections=0)),
+        timeout=timeouts.httpx(),
+        follow_redirects=True,
+    )
+
+
+
+class SDKProvider(Provider):
+    """A provider on a vendor SDK: its key and base URL from settings, our timeouts."""
+
+    key_setting = ""
+    url_setting = ""
+    default_base_url = ""
+
+    def __init__(self, *, api_key: str, base_url: str, timeouts: Timeouts) -> None:
+        self.api_key = api_key
+        self.base_url = base_url
+        self.timeouts = timeouts
+
+    def __repr__(self) -> str:  # never the key
+        return f"{type(self).__name__}(base_url={self.base_url or self.default_base_url!r})"
+
+    @classmethod
+    def from_settings(cls) -> Self:
+        """The provider as the settings describe it (does not fail on a bad config)."""
+        return cls(
+            api_key=str(getattr(settings, cls.key_setting)).strip(),
+            base_url=str(getattr(settings, cls.url_setting)).strip(),
+            timeouts=Timeouts.from_settings(),
+        )
+
+
+class SDKCompletionStream(CompletionStream, abc.ABC):
+    """A completion whose HTTP request starts on first iteration and stops on ``close``.
+
+    Subclasses implement ``_open`` (make the SDK call, return its stream object),
+    ``_deltas`` (turn it into text, setting ``usage``) and ``_map_error``.
+    """
+
+    def __init__(self, *, model: str, timeouts: Timeouts, secret: str = "") -> None:
+        self.model = model
+        self.usage = None
+        self.timeouts = timeouts
+        self._secret = secret
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._sdk_stream: Any = None
+        self._timed_out = ""
+        self.started = time.monotonic()
+        self.first_text_at: float | None = None
+        self.last_activity = self.started
+        self.received_text = False
+
+    # --- the SDK-specific parts -------------------------------------------------
+    @abc.abstractmethod
+    def _open(self) -> Any:
+        """Send the request; returns the SDK's stream (raises the SDK's errors)."""
+
+    @abc.abstractmethod
+    def _deltas(self, sdk_stream: Any) -> Iterator[str]:
+        """Text deltas from the SDK's stream; sets ``self.usage`` when it is known."""
+
+    @abc.abstractmethod
+    def _map_error(self, exc: Exception) -> ProviderError:
+        """Our error for one of the SDK's."""
+
+    # --- iteration --------------------------------------------------------------
+    def __iter__(self) -> Iterator[str]:
+        if self._closed.is_set():
+            return
+        watchdog.watch(self)
+        try:
+            _current.stream = self
+            try:
+                sdk_stream = self._open()
+            finally:
+                _current.stream = None
+            with self._lock:
+                self._sdk_stream = sdk_stream
+            if self._closed.is_set():
+                return
+            for delta in self._deltas(sdk_stream):
+                if self._closed.is_set():
+                    return
+                self.last_activity = time.monotonic()
+                if delta:
+                    if self.first_text_at is None:
+                        self.first_text_at = self.last_activity
+                    self.received_text = True
+                    yield delta
+        except ProviderError as exc:
+            if self._closed.is_set():
+                return
+            raise self._timeout_error() or self._scrubbed(exc) from None
+        except Exception as exc:
+            if self._closed.is_set():
+                return  # we closed it: the read error is ours, not the model's
+            raise self._timeout_error() or self._scrubbed(self._map_error(exc)) from exc
+        finally:
+            watchdog.unwatch(self)
+            self._close_response()
+
+    @property
+    def response_started(self) -> bool:
+        """The server answered 200 and began streaming (a failure now is a cut)."""
+        return self._sdk_stream is not None
+
+    def touch(self) -> None:
+        """Something arrived (a ping, an empty chunk): the model is not idle."""
+        self.last_activity = time.monotonic()
+
+    def close(self) -> None:
+        """Stop now, from any thread: the server sees the connection close at once."""
+        self._closed.set()
+        self._abort_socket()
+        self._close_response()
+
+    # --- limits -----------------------------------------------------------------
+    def overdue(self, now: float) -> str:
+        """Which time limit this stream has passed ("" if none)."""
+        t = self.timeouts
+        if now - self.started > t.total:
+            return f"the model took longer than the total limit of {t.total:g} s"
+        if self.first_text_at is None:
+            if now - self.started > t.first_token:
+                return f"no text from the model within {t.first_token:g} s"
+        elif now - self.last_activity > t.idle:
+            return f"the model went silent for more than {t.idle:g} s"
+        return ""
+
+    def expire(self, reason: str) -> None:
+        """Called by the watchdog: remember why, then cut the connection."""
+        self._timed_out = reason
+        self._abort_socket()
+
+    def _timeout_error(self) -> TransientError | None:
+        return TransientError(self._timed_out, kind="timeout") if self._timed_out else None
+
+    # --- sockets and responses --------------------------------------------------
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            network_stream = info.get("return_value")
+            sock = network_stream.get_extra_info("socket") if network_stream else None
+            with self._lock:
+                self._sock = sock
+            if self._closed.is_set() or self._timed_out:
+                self._abort_socket()
+
+    def _abort_socket(self) -> None:
+        with self._lock:
+            sock = self._sock
+        if sock is None:
+            return
+        # shutdown (not close) wakes a thread blocked in recv on this socket.
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def _close_response(self) -> None:
+        with self._lock:
+            sdk_stream = self._sdk_stream
+        if sdk_stream is None:
+            return
+        try:
+            sdk_stream.close()
+        except Exception:  # a half-closed connection may complain; it is closed now
+            logger.debug("Closing a model stream raised", exc_info=True)
+
+    def _scrubbed(self, error: ProviderError) -> ProviderError:
+        """The same error with the API key removed from its message, just in case."""
+        message = redact(error.message, self._secret)
+        if message == error.message:
+            return error
+        return type(error)(message, kind=error.kind, retry_after=error.retry_after)
+
+
+class Watchdog:
+    """One thread per process that expires streams past their time limits."""
+
+    INTERVAL = 0.05
+
+    def __init__(self) -> None:
+        self._streams: set[SDKCompletionStream] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, stream: SDKCompletionStream) -> None:
+        with self._lock:
+            self._streams.add(stream)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="llm-watchdog",
+                                                daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def unwatch(self, stream: SDKCompletionStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                streams = list(self._streams)
+            if not streams:
+                self._wake.wait(5.0)
+                self._wake.clear()
+                continue
+            now = time.monotonic()
+            for stream in streams:
+                reason = stream.overdue(now)
+                if reason:
+                    self.unwatch(stream)
+                    stream.expire(reason)
+            time.sleep(self.INTERVAL)
+
+
+watchdog = Watchdog()
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date), if present."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def redact(text: str, secret: str) -> str:
+    """``text`` without ``secret`` (an API key) in it."""
+    if len(secret) >= 8 and secret in text:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def short(text: str) -> str:
+    """A server's error message, cut to a length that fits on a card."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def transport_error(exc: Exception, *, mid_stream: bool, provider: str) -> ProviderError | None:
+    """Our error for an HTTP-level failure the SDK let through unwrapped (or None)."""
+    if isinstance(exc, httpx2.TimeoutException):
+        return TransientError(f"{provider} did not answer in time", kind="timeout")
+    if isinstance(exc, httpx2.TransportError):
+        if mid_stream:
+            return TransientError("the connection to the model dropped mid-stream",
+                                  kind="stream_cut")
+        return TransientError(f"could not reach {provider} ({short(str(exc))})",
+                              kind="connection")
+    return None
+
+
+def status_error(status: int, detail: str, headers: Any, *, provider: str) -> ProviderError:
+    """Our error for an HTTP error status from a model API."""
+    from reports.providers.base import PermanentError
+
+    if status == 429:
+        return TransientError(f"{provider} is rate limiting us (HTTP 429)", kind="rate_limited",
+                              retry_after=retry_after_seconds(headers))
+    if status >= 500 or status in (408, 409):
+        return TransientError(f"{provider} had a server error (HTTP {status})",
+                              kind="server_error", retry_after=retry_after_seconds(headers))
+    if status in (401, 403):
+        # Never echo the body: some servers quote (part of) the key back.
+        return PermanentError(f"{provider} refused the API key (HTTP {status})", kind="auth")
+    return PermanentError(f"{provider} rejected the request (HTTP {status}): {short(detail)}",
+                          kind="bad_request")

@@ -1,0 +1,196 @@
+"""Estimated time remaining for a stream, learned from history.
+
+A stage's expected duration is the median (p50) of completed stages of the same job
+type, stage key and model. Before there is history for a stage, its pipeline weight
+is scaled by the observed pace (seconds per unit of weight: this stream's finished
+stages, else the stages that do have history, else a default). Remaining time is the
+longest chain of unfinished stages through the dependency graph (for a linear
+pipeline: the remaining stages plus what is left of the running one). A running stage
+past its historical p95 is "slow" ("taking longer than usual").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from reports.domain.config import config
+from reports.models import Stage, StageStatus, StreamingJob
+from reports.pipelines.registry import UnknownJobType, get_pipeline
+from reports.providers import ProviderError, get_provider
+from reports.streams.durations import duration_percentiles
+
+# Seconds per unit of stage weight when nothing better is known (offline-model pace).
+DEFAULT_SECONDS_PER_WEIGHT = 2.0
+# Only recent history counts: models and prompts change.
+HISTORY_DAYS = 30
+# "Taking longer than usual" needs a few runs to know what usual is.
+SLOW_MIN_SAMPLES = 5
+DONE = (StageStatus.COMPLETED, StageStatus.SKIPPED)
+
+
+@dataclass(frozen=True)
+class StageHistory:
+    """Completed durations of one (job type, stage key, model): p50, p95, how many."""
+
+    p50: float
+    p95: float
+    samples: int
+
+
+History = dict[tuple[str, str], StageHistory]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The ETA of a stream, each stage's expected duration, and the slow stages."""
+
+    eta_seconds: float | None
+    expected: dict[str, float] = field(default_factory=dict)
+    slow: frozenset[str] = frozenset()
+    # Seconds after a stage's start when it becomes slow (its p95), if known.
+    slow_after: dict[str, float] = field(default_factory=dict)
+
+
+_cache: dict[str, tuple[float, History]] = {}
+_cache_lock = threading.Lock()
+
+
+def load_history(job_type: str) -> History:
+    """p50/p95 per (stage key, model) of the job type's recent completed stages (one query)."""
+    since = timezone.now() - timedelta(days=HISTORY_DAYS)
+    stages = Stage.objects.filter(stream__type=job_type, finished_at__gte=since)
+    found = duration_percentiles(stages, ("key", "model"), (50, 95))
+    return {
+        (str(key), str(model)): StageHistory(p50=values[50], p95=values[95], samples=count)
+        for (key, model), (values, count) in found.items()
+    }
+
+
+def stage_history(job_type: str) -> History:
+    """``load_history``, cached per process for ``ETA_HISTORY_CACHE_SECONDS`` (history
+    moves slowly, and every event of every stream would otherwise ask for it)."""
+    ttl = config().eta_history_cache_seconds
+    now = time.monotonic()
+    if ttl > 0:
+        with _cache_lock:
+            hit = _cache.get(job_type)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    history = load_history(job_type)
+    if ttl > 0:
+        with _cache_lock:
+            _cache[job_type] = (now + ttl, history)
+    return history
+
+
+def clear_history_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def predicted_model(stream: StreamingJob, stage: Stage, stages: list[Stage]) -> str:
+    """The model a stage ran with, or the one the engine will pick (same order of choice)."""
+    if stage.model:
+        return stage.model
+    spec_model = ""
+    try:
+        spec = get_pipeline(stream.type).stage(stage.key)
+    except (UnknownJobType, KeyError):
+        spec = None
+    if spec is not None:
+        if not spec.calls_model:
+            return ""  # assembly: no model, its history is kept under ""
+        spec_model = spec.model
+    chosen = config().model_for(stream.type, stage.key, spec_model)
+    if chosen:
+        return str(chosen)
+    # The site's default model: the one this stream's other stages already used.
+    used = Counter(s.model for s in stages if s.model)
+    if used:
+        return used.most_common(1)[0][0]
+    return _provider_default_model()
+
+
+def _provider_default_model() -> str:
+    try:
+        return get_provider().default_model
+    except ProviderError:
+        return ""
+
+
+def estimate(
+    stream: StreamingJob, stages: list[Stage], history: History | None = None
+) -> Estimate:
+    """Everything about time left for one stream; ``history`` is loaded when not given."""
+    if not stream.is_generating:
+        return Estimate(eta_seconds=None)
+    if history is None:
+        history = stage_history(stream.type)
+    now = timezone.now()
+    known: dict[str, StageHistory] = {}
+    for stage in stages:
+        found = history.get((stage.key, predicted_model(stream, stage, stages)))
+        if found is not None:
+            known[stage.key] = found
+    pace = _pace(stages, known)
+    expected = {s.key: known[s.key].p50 if s.key in known else s.weight * pace for s in stages}
+    left: dict[str, float] = {}
+    slow: set[str] = set()
+    slow_after: dict[str, float] = {}
+    for stage in stages:
+        if stage.status in DONE:
+            left[stage.key] = 0.0
+            continue
+        stat = known.get(stage.key)
+        if stat is not None and stat.samples >= SLOW_MIN_SAMPLES:
+            slow_after[stage.key] = stat.p95
+        if stage.status == StageStatus.RUNNING and stage.started_at is not None:
+            elapsed = max((now - stage.started_at).total_seconds(), 0.0)
+            left[stage.key] = max(expected[stage.key] - elapsed, 0.0)
+            if stage.key in slow_after and elapsed > slow_after[stage.key]:
+                slow.add(stage.key)
+        else:
+            left[stage.key] = expected[stage.key]
+    return Estimate(
+        eta_seconds=round(_longest_chain(stages, left), 1),
+        expected=expected,
+        slow=frozenset(slow),
+        slow_after=slow_after,
+    )
+
+
+def eta_seconds(
+    stream: StreamingJob, stages: list[Stage], history: History | None = None
+) -> float | None:
+    """Seconds left, or None when the stream is not running."""
+    return estimate(stream, stages, history).eta_seconds
+
+
+def _pace(stages: list[Stage], known: dict[str, StageHistory]) -> float:
+    """Seconds per unit of weight: this stream's own finished stages, else history."""
+    done = [
+        s for s in stages if s.status == StageStatus.COMPLETED and s.started_at and s.finished_at
+    ]
+    weight = sum(s.weight for s in done)
+    if weight > 0:
+        return sum(s.duration_s() or 0.0 for s in done) / weight
+    weight = sum(s.weight for s in stages if s.key in known)
+    if weight > 0:
+        return sum(known[s.key].p50 for s in stages if s.key in known) / weight
+    return DEFAULT_SECONDS_PER_WEIGHT
+
+
+def _longest_chain(stages: list[Stage], left: dict[str, float]) -> float:
+    """The remaining time along the dependency graph: stages whose inputs are ready run
+    together, so the longest chain of unfinished work decides when the stream ends."""
+    finish: dict[str, float] = {}
+    for stage in sorted(stages, key=lambda s: s.position):  # dependencies come earlier
+        before = [finish[key] for key in (stage.depends_on or []) if key in finish]
+        finish[stage.key] = max(before, default=0.0) + left[stage.key]
+    return max(finish.values(), default=0.0)

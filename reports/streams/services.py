@@ -1,0 +1,279 @@
+"""Writes: create, resume, cancel and retry streams; recover the ones whose runner died.
+
+Keyword-only and typed (HackSoft style). Every state change is a conditional UPDATE,
+so a double click or two tabs can never leave a stream in two states.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from pydantic import ValidationError as SchemaError
+
+from reports.events.publisher import publisher
+from reports.models import (
+    ACTIVE_STATUSES,
+    BaseJob,
+    Stage,
+    StageStatus,
+    StreamingJob,
+    StreamStatus,
+)
+from reports.pipelines import Pipeline, get_pipeline
+from reports.pipelines.registry import UnknownJobType
+from reports.runtime import runners
+from reports.runtime.leases import SEQ_GAP_ON_CLAIM, keeper
+from reports.streams.selectors import job_for_user, stream_for_user
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+
+class ServiceError(Exception):
+    """An action that cannot be done; ``status`` is the HTTP code it maps to."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class InvalidInput(ServiceError):
+    status = 422
+    code = "invalid_input"
+
+
+def _job(*, pipeline: Pipeline, job_id: Any, user: Any) -> BaseJob:
+    job = job_for_user(pipeline.job_model, job_id, user)
+    if job is None:
+        raise NotFound(f"No {pipeline.type} job {job_id}.")
+    return job
+
+
+def job_create(*, pipeline: Pipeline, user: Any, input_data: Any) -> BaseJob:
+    """Validate ``input_data`` against the pipeline's schema and save a new job."""
+    if not isinstance(input_data, dict):
+        raise InvalidInput("input_data must be a JSON object.")
+    try:
+        inputs = pipeline.input_schema.model_validate(input_data)
+    except SchemaError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidInput("Some inputs are missing or invalid.", details=errors) from None
+    return pipeline.job_model._default_manager.create(owner=user, **inputs.model_dump())
+
+
+def create_streaming_job(
+    *, job_id: Any = None, user: Any, type: str, input_data: Any = None
+) -> tuple[StreamingJob, bool]:
+    """Start generating a job (creating the job from ``input_data`` if no ``job_id``).
+
+    Returns ``(stream, created)``; when the job already has an active stream, that
+    stream is returned with ``created=False`` (a database constraint guarantees one).
+    """
+    try:
+        pipeline = get_pipeline(type)
+    except UnknownJobType as exc:
+        raise InvalidInput(str(exc)) from None
+    if job_id is not None:
+        job = _job(pipeline=pipeline, job_id=job_id, user=user)
+    else:
+        job = job_create(pipeline=pipeline, user=user, input_data=input_data)
+    active = StreamingJob.objects.active().for_job(type, job.pk).first()
+    if active is not None:
+        return active, False
+    try:
+        with transaction.atomic():
+            stream = StreamingJob.objects.create(
+                type=type,
+                job_id=job.pk,
+                owner_id=job.owner_id,
+                title=job.title,
+                input_data=job.input_data(),
+                enqueued_at=timezone.now(),
+            )
+            Stage.objects.bulk_create(
+                Stage(
+                    stream=stream,
+                    key=spec.key,
+                    title=spec.title,
+                    position=position,
+                    weight=spec.weight,
+                    depends_on=list(spec.reads),
+                )
+                for position, spec in enumerate(pipeline.stages)
+            )
+    except IntegrityError:
+        active = StreamingJob.objects.active().for_job(type, job.pk).first()
+        if active is None:  # it finished in between: extremely unlikely, say so plainly
+            raise Conflict("Another generation of this job just finished; try again.") from None
+        return active, False
+    transaction.on_commit(lambda: runners.enqueue(stream.pk))
+    return stream, True
+
+
+def _stream(stream_id: Any, user: Any) -> StreamingJob:
+    stream = stream_for_user(stream_id, user)
+    if stream is None:
+        raise NotFound(f"No stream {stream_id}.")
+    return stream
+
+
+def _is_interrupted(stream: StreamingJob) -> bool:
+    """Active, but nobody holds a live lease on it."""
+    return stream.is_generating and (
+        stream.lease_expires_at is None or stream.lease_expires_at < timezone.now()
+    )
+
+
+def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> StreamingJob:
+    """Put stages matching ``reset`` back to pending and enqueue the stream again."""
+    now = timezone.now()
+    # A finished stream may still show the lease of the runner that is just letting go
+    # of it: that runner writes nothing more, so only an active stream needs the lease
+    # to be free (or expired: an interrupted stream).
+    finished = [status for status in allowed if status not in ACTIVE_STATUSES]
+    lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    try:
+        with transaction.atomic():
+            changed = (
+                StreamingJob.objects.filter(pk=stream.pk, status__in=allowed)
+                .filter(Q(status__in=finished) | lease_free)
+                .update(
+                    status=StreamStatus.PENDING,
+                    cancel_requested=False,
+                    cancel_reason="",
+                    error="",
+                    error_kind="",
+                    finished_at=None,
+                    enqueued_at=now,
+                    lease_owner="",
+                    lease_expires_at=None,
+                )
+            )
+            if not changed:
+                raise Conflict("The stream is running; cancel it first.")
+            Stage.objects.filter(stream=stream).filter(reset).update(
+                status=StageStatus.PENDING, error="", error_kind="", finished_at=None
+            )
+    except IntegrityError:
+        raise Conflict("This job has another active stream; watch that one instead.") from None
+    transaction.on_commit(lambda: runners.enqueue(stream.pk))
+    stream.refresh_from_db()
+    return stream
+
+
+def resume_job(*, stream_id: Any, user: Any) -> StreamingJob:
+    """Continue a failed, cancelled or interrupted stream from its first unfinished stage.
+
+    Completed stages are kept and never sent to the model again.
+    """
+    stream = _stream(stream_id, user)
+    if stream.status == StreamStatus.COMPLETED:
+        raise Conflict("The stream is already completed.")
+    if stream.is_generating and not _is_interrupted(stream):
+        return stream  # already running: resuming is a no-op
+    unfinished = ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
+    return _restart(
+        stream, unfinished, allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED)
+    )
+
+
+def retry_stage(*, stream_id: Any, key: str, user: Any) -> StreamingJob:
+    """Run one stage again, and every stage that reads it (now stale); keep the rest."""
+    stream = _stream(stream_id, user)
+    stage = stream.stages.filter(key=key).first()
+    if stage is None:
+        raise NotFound(f"No stage {key!r} in this stream.")
+    if stream.is_generating and not _is_interrupted(stream):
+        raise Conflict("The stream is running; cancel it first or wait for it to finish.")
+    if stage.status in (StageStatus.PENDING, StageStatus.RUNNING):
+        raise Conflict(f"Stage {key!r} has not run yet; Resume runs it.")
+    try:
+        stale = get_pipeline(stream.type).dependants(key)
+    except UnknownJobType as exc:
+        raise Conflict(str(exc)) from None
+    keys = {key, *stale}
+    # Everything unfinished runs too, so the stream can complete.
+    reset = Q(key__in=keys) | ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
+    return _restart(
+        stream,
+        reset,
+        allowed=(
+            *ACTIVE_STATUSES,
+            StreamStatus.FAILED,
+            StreamStatus.CANCELLED,
+            StreamStatus.COMPLETED,
+        ),
+    )
+
+
+def cancel_job(*, stream_id: Any, user: Any, reason: str = "user") -> StreamingJob:
+    """Stop a stream now: its runner closes the model's stream within a heartbeat; a
+    stream nobody is running is cancelled on the spot. Partial text is kept."""
+    stream = _stream(stream_id, user)
+    if not stream.is_generating:
+        return stream
+    StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES).update(
+        cancel_requested=True, cancel_reason=reason
+    )
+    # Running in this process: stop it without waiting for the next heartbeat.
+    keeper.cancel(stream.pk, reason)
+    now = timezone.now()
+    with transaction.atomic():
+        # Past whatever a dead runner published after its last checkpoint.
+        stopped = (
+            StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            .update(
+                status=StreamStatus.CANCELLED,
+                finished_at=now,
+                cancel_requested=False,
+                cancel_reason=reason,
+                seq=F("seq") + SEQ_GAP_ON_CLAIM,
+            )
+        )
+        if stopped:
+            Stage.objects.filter(stream=stream, status=StageStatus.RUNNING).update(
+                status=StageStatus.CANCELLED, finished_at=now
+            )
+    stream.refresh_from_db()
+    if stopped:
+        publish_event(
+            stream.pk,
+            {
+                "type": "stream.cancelled",
+                "seq": stream.seq,
+                "status": StreamStatus.CANCELLED,
+                "reason": reason,
+            },
+        )
+    return stream
+
+
+def publish_event(stream_id: Any, event: dict[str, Any]) -> None:
+    """Publish an event from outside a runner (only when no runner holds the stream)."""
+    event = {**event, "stream_id": str(stream_id)}
+    transaction.on_commit(
+        lambda: publisher.publish(stream_id, {"type": "stream.event", "event": event})
+    )

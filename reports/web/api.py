@@ -1,0 +1,281 @@
+"""The JSON API (django-ninja): ``/api/``, schema at ``/api/openapi.json``.
+
+Session auth with CSRF for unsafe methods, or ``Authorization: Bearer <token>``
+(``manage.py create_api_token <username>``). Errors are JSON with a 4xx status:
+``{"error": code, "message": text, "details": ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import django_auth
+
+from reports.domain.rendering import render_markdown
+from reports.pipelines import all_pipelines
+from reports.streams import services
+from reports.streams.selectors import (
+    iso,
+    report_for_user,
+    stage_detail,
+    stream_for_user,
+    stream_snapshot,
+)
+from reports.streams.services import ServiceError
+from reports.web.auth import BearerToken
+
+api = NinjaAPI(
+    title="Reportsite API",
+    version="1",
+    description="Generate reports stage by stage and follow them live.",
+    # A bearer token first: the session check would demand a CSRF token of it.
+    auth=[BearerToken(), django_auth],
+    urls_namespace="api",
+)
+
+
+class StageOut(Schema):
+    key: str
+    title: str
+    position: int
+    status: str
+    attempts: int
+    error: str | None
+    error_kind: str | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: str | None
+    model: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_s: float | None
+    # Running past its historical p95 ("taking longer than usual").
+    slow: bool = False
+
+
+class StageDetailOut(StageOut):
+    output: str
+    data: Any = None
+
+
+class SnapshotOut(Schema):
+    stream_id: str
+    job_id: str
+    type: str
+    title: str
+    status: str
+    progress: int
+    current_stage: str | None
+    eta_seconds: float | None
+    error: str | None
+    error_kind: str | None
+    report_id: str | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: str | None
+    cost_complete: bool
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    is_generating: bool
+    is_completed: bool
+    is_failed: bool
+    seq: int
+    stages: list[StageOut]
+
+
+class StreamIn(Schema):
+    type: str
+    job_id: str | None = None
+    input_data: dict[str, Any] | None = None
+
+
+class PipelineStageOut(Schema):
+    key: str
+    title: str
+    position: int
+    reads: list[str]
+    weight: float
+    json_output: bool
+    calls_model: bool
+
+
+class PipelineOut(Schema):
+    type: str
+    title: str
+    description: str
+    stages: list[PipelineStageOut]
+    input_schema: dict[str, Any]
+
+
+class ReportOut(Schema):
+    id: str
+    title: str
+    markdown: str
+    html: str
+    job_type: str
+    job_id: str | None
+    stream_id: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class ErrorOut(Schema):
+    error: str
+    message: str
+    details: Any = None
+
+
+def error(
+    request: HttpRequest, status: int, code: str, message: str, details: Any = None
+) -> HttpResponse:
+    return api.create_response(
+        request, {"error": code, "message": message, "details": details}, status=status
+    )
+
+
+@api.exception_handler(ServiceError)
+def on_service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    return error(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    details = [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+        for err in exc.errors
+    ]
+    return error(request, 422, "invalid_input", "The request is not valid.", details)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error(request, 401, "unauthorized", "Log in (or send a valid CSRF token) first.")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error(request, exc.status_code, "error", str(exc))
+
+
+def _user(request: HttpRequest) -> Any:
+    """Whoever the authenticator accepted (session user or token owner)."""
+    return getattr(request, "auth", None) or request.user
+
+
+def _stream(request: HttpRequest, stream_id: str) -> Any:
+    stream = stream_for_user(stream_id, _user(request))
+    if stream is None:
+        raise services.NotFound(f"No stream {stream_id}.")
+    return stream
+
+
+@api.get("/pipelines/", response=list[PipelineOut], tags=["pipelines"])
+def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
+    """Job types, their stages and their input schema."""
+    return [
+        {
+            "type": pipeline.type,
+            "title": pipeline.title,
+            "description": pipeline.description,
+            "stages": [
+                {
+                    "key": s.key,
+                    "title": s.title,
+                    "position": i,
+                    "reads": list(s.reads),
+                    "weight": s.weight,
+                    "json_output": s.json_output,
+                    "calls_model": s.calls_model,
+                }
+                for i, s in enumerate(pipeline.stages)
+            ],
+            "input_schema": pipeline.input_schema.model_json_schema(),
+        }
+        for pipeline in all_pipelines()
+    ]
+
+
+@api.post(
+    "/streams/",
+    response={200: SnapshotOut, 201: SnapshotOut, 404: ErrorOut, 422: ErrorOut},
+    tags=["streams"],
+)
+def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, Any]]:
+    """Start generating: 201 and a snapshot, or 200 and the job's active stream."""
+    if payload.job_id is None and payload.input_data is None:
+        raise services.InvalidInput("Give a job_id, or input_data to create a job from.")
+    stream, created = services.create_streaming_job(
+        job_id=payload.job_id, user=_user(request), type=payload.type, input_data=payload.input_data
+    )
+    return Status(201 if created else 200, stream_snapshot(stream))
+
+
+@api.get("/streams/{stream_id}/", response={200: SnapshotOut, 404: ErrorOut}, tags=["streams"])
+def get_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
+    """The stream's snapshot."""
+    return stream_snapshot(_stream(request, stream_id))
+
+
+@api.get(
+    "/streams/{stream_id}/stages/{key}/",
+    response={200: StageDetailOut, 404: ErrorOut},
+    tags=["streams"],
+)
+def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
+    """One stage in full: its snapshot fields plus ``output`` (text so far) and ``data``."""
+    stage = _stream(request, stream_id).stages.filter(key=key).first()
+    if stage is None:
+        raise services.NotFound(f"No stage {key!r} in this stream.")
+    return stage_detail(stage)
+
+
+@api.post(
+    "/streams/{stream_id}/resume/",
+    response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut},
+    tags=["streams"],
+)
+def resume_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
+    """Continue from the first unfinished stage; completed stages are kept."""
+    return stream_snapshot(services.resume_job(stream_id=stream_id, user=_user(request)))
+
+
+@api.post(
+    "/streams/{stream_id}/cancel/", response={200: SnapshotOut, 404: ErrorOut}, tags=["streams"]
+)
+def cancel_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
+    """Stop now; the running stage keeps its partial text and the stream can be resumed."""
+    return stream_snapshot(services.cancel_job(stream_id=stream_id, user=_user(request)))
+
+
+@api.post(
+    "/streams/{stream_id}/stages/{key}/retry/",
+    response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut},
+    tags=["streams"],
+)
+def retry_stream_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
+    """Run one stage again, with the stages that read it; keep the rest."""
+    return stream_snapshot(services.retry_stage(stream_id=stream_id, key=key, user=_user(request)))
+
+
+@api.get("/reports/{report_id}/", response={200: ReportOut, 404: ErrorOut}, tags=["reports"])
+def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
+    """An assembled report: Markdown and sanitized HTML."""
+    report = report_for_user(report_id, _user(request))
+    if report is None:
+        raise services.NotFound(f"No report {report_id}.")
+    return {
+        "id": str(report.pk),
+        "title": report.title,
+        "markdown": report.markdown,
+        "html": str(render_markdown(report.markdown)),
+        "job_type": report.job_type,
+        "job_id": str(report.job_id) if report.job_id else None,
+        "stream_id": str(report.stream_id) if report.stream_id else None,
+        "created_at": iso(report.created_at),
+        "updated_at": iso(report.updated_at),
+    }

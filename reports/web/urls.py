@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from reports.web import views
+from reports.web.analytics import views as analytics_views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("analytics/", analytics_views.analytics_page, name="analytics"),
+    path("streams/<str:stream_id>/", views.stream_detail, name="stream_detail"),
+    path("streams/<str:stream_id>/resume/", views.stream_resume, name="stream_resume"),
+    path("streams/<str:stream_id>/cancel/", views.stream_cancel, name="stream_cancel"),
+    path("streams/<str:stream_id>/stages/<str:key>/retry/", views.stage_retry, name="stage_retry"),
+    path("documents/<str:report_id>/", views.report_detail, name="report_detail"),
+    path("documents/<str:report_id>/download.md", views.report_download, name="report_download"),
+]

@@ -1,0 +1,139 @@
+"""Pages of the core: the live stream page, documents, sign-up; htmx stream actions.
+
+Job types add their own pages (``reports/client_report/``, ``starmap/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from reports.live.fragments import progress_context
+from reports.models import Report, StreamingJob
+from reports.pipelines import UnknownJobType, get_pipeline
+from reports.streams import services
+from reports.streams.selectors import report_for_user, stream_for_user
+from reports.streams.services import ServiceError
+from reports.web.forms import SignupForm
+
+PROGRESS_TEMPLATE = "reports/_progress.html"
+
+
+class AuthedRequest(HttpRequest):
+    """A request behind login_required, with django-htmx's details."""
+
+    user: User
+    htmx: HtmxDetails
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Create your first report below.")
+        return redirect("client_report:job_create")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@require_GET
+@login_required
+def stream_detail(request: AuthedRequest, stream_id: str) -> HttpResponse:
+    stream = stream_for_user(stream_id, request.user)
+    if stream is None:
+        raise Http404("No such stream.")
+    try:
+        pipeline_title = get_pipeline(stream.type).title
+    except UnknownJobType:
+        pipeline_title = stream.type
+    return render(
+        request, "reports/stream_detail.html", {"stream": stream, "pipeline_title": pipeline_title}
+    )
+
+
+def _act(
+    request: AuthedRequest, stream_id: str, action: Callable[[], StreamingJob]
+) -> HttpResponse:
+    """Run a stream action; answer with the progress component (htmx) or a redirect.
+    An action that does not apply shows why, on the card or as a message."""
+    try:
+        stream = action()
+    except services.NotFound:
+        raise Http404("No such stream.") from None
+    except ServiceError as exc:
+        found = stream_for_user(stream_id, request.user)
+        if found is None:
+            raise Http404("No such stream.") from None
+        if request.htmx:
+            context = {**progress_context(found), "notice": exc.message}
+            return render(request, PROGRESS_TEMPLATE, context)
+        messages.error(request, exc.message)
+        return redirect(found)
+    if request.htmx:
+        return render(request, PROGRESS_TEMPLATE, progress_context(stream))
+    return redirect(stream)
+
+
+@require_POST
+@login_required
+def stream_resume(request: AuthedRequest, stream_id: str) -> HttpResponse:
+    return _act(
+        request, stream_id, lambda: services.resume_job(stream_id=stream_id, user=request.user)
+    )
+
+
+@require_POST
+@login_required
+def stream_cancel(request: AuthedRequest, stream_id: str) -> HttpResponse:
+    return _act(
+        request, stream_id, lambda: services.cancel_job(stream_id=stream_id, user=request.user)
+    )
+
+
+@require_POST
+@login_required
+def stage_retry(request: AuthedRequest, stream_id: str, key: str) -> HttpResponse:
+    return _act(
+        request,
+        stream_id,
+        lambda: services.retry_stage(stream_id=stream_id, key=key, user=request.user),
+    )
+
+@require_GET
+@login_required
+def report_detail(request: AuthedRequest, report_id: str) -> HttpResponse:
+    report = report_for_user(report_id, request.user)
+    if report is None:
+        raise Http404("No such report.")
+    versions = (
+        Report.objects.visible_to(request.user)
+        .filter(job_type=report.job_type, job_id=report.job_id)
+        .exclude(job_id__isnull=True)
+        .order_by("-created_at")
+        if report.job_id
+        else []
+    )
+    return render(request, "reports/report_detail.html", {"report": report, "versions": versions})
+
+
+@require_GET
+@login_required
+def report_download(request: AuthedRequest, report_id: str) -> HttpResponse:
+    report = report_for_user(report_id, request.user)
+    if report is None:
+        raise Http404("No such report.")
+    response = HttpResponse(report.markdown, content_type="text/markdown; charset=utf-8")
+    filename = (
+        "".join(c if c.isalnum() or c in "-_" else "-" for c in report.title)[:80] or "report"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}.md"'
+    return response
