@@ -18,7 +18,7 @@ from reports.providers.pricing import cost_for, price_for, stream_costs, user_co
 from reports.providers.registry import reset_cache
 from reports.runtime.engine import run_stream
 from reports.streams.selectors import stream_snapshot
-from tests.reports.llm_servers import OpenAIServer, Reply
+from tests.providers.llm_servers import OpenAIServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from django.test import Client
 from reports.models import Report, ReportJob, StreamingJob
 from reports.providers.fake import FakeProvider, Script
 from reports.runtime.engine import run_stream
-from tests.reports.test_rendering import active_content
+from tests.domain.test_rendering import active_content
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from reports.providers.registry import reset_cache
 from reports.runtime.engine import run_stream
 from reports.streams.services import cancel_job
 from tests.conftest import wait_for
-from tests.reports.llm_servers import AnthropicServer, Reply, answer_for
+from tests.providers.llm_servers import AnthropicServer, Reply, answer_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
