@@ -95,6 +95,9 @@ PIPELINE = Pipeline(
     job_model=StarmapJob,
     input_schema=StarmapInput,
     prompt_dir=Path(__file__).parent / "prompts",
+    list_url_name="starmap:job_list",
+    nav_label="Starmaps",
+    nav_order=10,
     stages=(
         StageSpec("organisation", "Organisation and stakeholders", "organisation.txt",
                   weight=1.0, max_tokens=900, draft=drafts.organisation),
