@@ -50,10 +50,6 @@ def _choices(annotation: Any) -> list[tuple[str, str]] | None:
     return None
 
 
-def _has_default(info: FieldInfo) -> bool:
-    return not info.is_required()
-
-
 def _default(info: FieldInfo) -> Any:
     value = info.get_default(call_default_factory=True)
     return value.value if isinstance(value, enum.Enum) else value
@@ -65,11 +61,13 @@ def schema_field(
     label: str | None = None,
     help_text: str = "",
     widget: forms.Widget | type[forms.Widget] | None = None,
+    strip: bool = True,
 ) -> forms.Field:
     """A Django form field for one input of a pydantic model.
 
     Only what the schema says is checked here (required, max length, choices), so the
     form's messages stay Django's; ``SchemaForm.clean`` then runs the model itself.
+    ``strip`` should be the model's ``str_strip_whitespace``, or "  " would mean two things.
     """
     annotation = _unwrap_optional(info.annotation)
     # A required string is one that may not be blank once stripped (min_length >= 1).
@@ -79,11 +77,11 @@ def schema_field(
     common: dict[str, Any] = {"required": required, "label": label, "help_text": help_text}
     if widget is not None:
         common["widget"] = widget
-    if _has_default(info) and _default(info) not in (None, ""):
+    if not info.is_required() and _default(info) not in (None, ""):
         common["initial"] = _default(info)
     choices = _choices(annotation)
     if choices is not None:
-        if _has_default(info) and _default(info) is not None:
+        if not info.is_required() and _default(info) is not None:
             # The select always sends one of its values: an empty one was never chosen.
             common["required"] = True
         else:
@@ -93,7 +91,10 @@ def schema_field(
         # Amounts are typed freely ("$50,000"); the model's validator reads them.
         common.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
         return forms.CharField(**common)
-    return forms.CharField(max_length=_constraint(info, "max_length"), **common)
+    if annotation is str:
+        return forms.CharField(max_length=_constraint(info, "max_length"), strip=strip, **common)
+    # Better to say so than to guess a field that would check less than the model.
+    raise TypeError(f"SchemaForm cannot make a form field for {annotation!r}")
 
 
 def _message(error: ErrorDetails) -> str:
@@ -131,12 +132,14 @@ class SchemaForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        strip = bool(self.schema.model_config.get("str_strip_whitespace"))
         for name, info in self.schema.model_fields.items():
             self.fields[name] = schema_field(
                 info,
                 label=self.labels.get(name),
                 help_text=self.help_texts.get(name, ""),
                 widget=self.widgets.get(name),
+                strip=strip,
             )
         self.order_fields(self.field_order)
 
@@ -163,5 +166,5 @@ class SchemaForm(forms.Form):
 
     @property
     def input_data(self) -> dict[str, Any]:
-        """The validated inputs, as the API's ``input_data`` would carry them."""
+        """The validated inputs, for ``job_create`` (which validates them once more)."""
         return dict(self.cleaned_data)
