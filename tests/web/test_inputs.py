@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django import forms
 from django.contrib.auth.models import User
+from django.template.loader import render_to_string
 from django.test import Client
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -168,3 +169,45 @@ def test_schema_form_fields_and_model_errors() -> None:
     assert not form.is_valid()
     assert form.errors == {"shout": ["Shout in capitals."]}
     assert ShoutingForm({"name": " Ann ", "shout": "HEY"}).is_valid()
+
+
+class Verbatim(BaseModel):
+    """A model that keeps whitespace: its form must keep it too."""
+
+    text: str = Field(min_length=1, max_length=5)
+
+
+class VerbatimForm(SchemaForm):
+    schema = Verbatim
+
+
+class Counted(BaseModel):
+    count: int
+
+
+class CountedForm(SchemaForm):
+    schema = Counted
+
+
+def test_schema_form_strips_only_when_the_model_does() -> None:
+    form = VerbatimForm({"text": " a "})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data == {"text": " a "}
+
+
+def test_schema_form_refuses_types_it_cannot_check() -> None:
+    with pytest.raises(TypeError, match="int"):
+        CountedForm()
+
+
+@pytest.mark.django_db
+def test_client_report_partials_render_alone() -> None:
+    form_html = render_to_string("client_report/job_form.html#create-form",
+                                 {"form": ReportJobForm()})
+    cards_html = render_to_string("client_report/job_list.html#cards",
+                                  {"cards": [], "stream_ids": []})
+
+    assert form_html.lstrip().startswith("<form") and 'name="title"' in form_html
+    assert "<h1>" not in form_html
+    assert 'id="live-root"' in cards_html and "<h1>" not in cards_html
