@@ -1,59 +1,37 @@
-"""The starmap form: the same rules as the API's input schema, with readable errors.
-
-Django's form fields strip whitespace (so a blank answer is a missing one), enforce the
-model's max lengths and choices, and mark ``maxlength`` on the inputs.
-"""
+"""The starmap form: made from ``StarmapInput``, so it validates as the API does
+(amounts such as "$50,000" included: the model reads them)."""
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
-from typing import Any
-
 from django import forms
 
-from starmap.models import BUDGET_MAX, StarmapJob
-
-# "$50,000", "50 000 €", "EUR 12000.50": people type amounts in many ways.
-_AMOUNT_NOISE = re.compile(r"[\s,_'$€£]|\b(USD|EUR|GBP|CHF|CAD|AUD)\b", re.IGNORECASE)
+from reports.web.forms import SchemaForm
+from starmap.pipeline import StarmapInput
 
 
-class AmountField(forms.DecimalField):
-    """A positive amount; thousands separators and currency signs are ignored."""
-
-    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
-        if isinstance(value, str):
-            value = _AMOUNT_NOISE.sub("", value)
-        return super().to_python(value)
-
-
-class StarmapJobForm(forms.ModelForm[StarmapJob]):
-    budget = AmountField(
-        required=False,
-        min_value=Decimal("0.01"),
-        max_value=BUDGET_MAX,
-        max_digits=12,
-        decimal_places=2,
-        error_messages={
-            "min_value": "Enter a positive amount.",
-            "invalid": "Enter an amount, e.g. 50,000.",
-        },
-        help_text="A positive amount, e.g. 50,000 (leave empty if there is none yet).",
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-    )
-
-    class Meta:
-        model = StarmapJob
-        fields = [
-            "title", "organisation", "industry", "size", "roles_audiences", "business_goals",
-            "performance_gaps", "timeline", "budget", "currency", "constraints",
-            "delivery_preferences",
-        ]
-        widgets = {
-            "roles_audiences": forms.Textarea(attrs={"rows": 3}),
-            "business_goals": forms.Textarea(attrs={"rows": 3}),
-            "performance_gaps": forms.Textarea(attrs={"rows": 3}),
-            "constraints": forms.Textarea(attrs={"rows": 2}),
-            "delivery_preferences": forms.Textarea(attrs={"rows": 2}),
-        }
-        labels = {"title": "Starmap title"}
+class StarmapJobForm(SchemaForm):
+    schema = StarmapInput
+    labels = {
+        "title": "Starmap title",
+        "size": "Organisation size",
+        "roles_audiences": "Roles and audiences",
+        "performance_gaps": "Current performance gaps",
+    }
+    help_texts = {
+        "roles_audiences": "Who is this for? One role or group a line, with rough head counts.",
+        "business_goals": "What the organisation wants to achieve, with numbers if any.",
+        "performance_gaps": "What people do today versus what the goals need.",
+        "timeline": "For example: pilot in Q1, everyone trained by Q3.",
+        "budget": "A positive amount, e.g. 50,000 (leave empty if there is none yet).",
+        "delivery_preferences": (
+            "For example: remote first, no more than two hours a week, mobile friendly."
+        ),
+    }
+    widgets = {
+        "roles_audiences": forms.Textarea(attrs={"rows": 3}),
+        "business_goals": forms.Textarea(attrs={"rows": 3}),
+        "performance_gaps": forms.Textarea(attrs={"rows": 3}),
+        "budget": forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        "constraints": forms.Textarea(attrs={"rows": 2}),
+        "delivery_preferences": forms.Textarea(attrs={"rows": 2}),
+    }

@@ -7,12 +7,14 @@ before them, so the engine runs them at the same time.
 
 from __future__ import annotations
 
-from decimal import Decimal
+import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from reports.pipelines.base import OutputInvalid, Pipeline, StageSpec, parse_json_list
 from reports.pipelines.registry import register as register_pipeline
@@ -34,40 +36,70 @@ BLOOM_LEVELS = {"remember", "understand", "apply", "analyse", "analyze", "evalua
                 "value"}
 OBJECTIVE_KEYS = ("id", "audience", "objective", "measure")
 MAX_OBJECTIVES = 12
+# "$50,000", "50 000 €", "EUR 12000.50": people type amounts in many ways.
+_AMOUNT_NOISE = re.compile(r"[\s,_'$€£]|\b(USD|EUR|GBP|CHF|CAD|AUD)\b", re.IGNORECASE)
+AMOUNT_INVALID = "Enter an amount, e.g. 50,000."
 
 
 class StarmapInput(BaseModel):
-    """The inputs of a starmap (the API's ``input_data`` for type ``starmap``)."""
+    """The inputs of a starmap: THE definition, used by the form, the API's ``input_data``
+    for type ``starmap`` and the schema ``GET /api/pipelines/`` publishes."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     title: str = Field(min_length=1, max_length=settings.JOB_TITLE_MAX_LENGTH)
     organisation: str = Field(min_length=1, max_length=ORGANISATION_MAX)
     industry: str = Field(min_length=1, max_length=INDUSTRY_MAX)
-    size: str = Field(description=f"One of: {', '.join(OrganisationSize.values)}")
+    size: OrganisationSize
     roles_audiences: str = Field(min_length=1, max_length=ROLES_MAX)
     business_goals: str = Field(min_length=1, max_length=LIMIT)
     performance_gaps: str = Field(min_length=1, max_length=LIMIT)
-    constraints: str = Field(default="", max_length=LIMIT)
     timeline: str = Field(min_length=1, max_length=TIMELINE_MAX)
-    budget: Decimal | None = Field(default=None, gt=0, le=BUDGET_MAX, decimal_places=2)
-    currency: str = Field(default=Currency.USD.value)
+    budget: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=BUDGET_MAX,
+        decimal_places=2,
+        description='A positive amount; "50,000", "$50,000" and "EUR 12000.50" are read too.',
+    )
+    currency: Currency = Currency.USD
+    constraints: str = Field(default="", max_length=LIMIT)
     delivery_preferences: str = Field(default="", max_length=DELIVERY_MAX)
 
-    @field_validator("size")
+    @field_validator("budget", mode="before")
     @classmethod
-    def _known_size(cls, value: str) -> str:
-        if value not in OrganisationSize.values:
-            raise ValueError(f"must be one of {', '.join(OrganisationSize.values)}")
-        return value
+    def _read_amount(cls, value: Any) -> Decimal | None:
+        return parse_amount(value)
 
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        value = value.upper()
-        if value not in Currency.values:
-            raise ValueError(f"must be one of {', '.join(Currency.values)}")
-        return value
+
+def parse_amount(value: Any) -> Decimal | None:
+    """An amount as people type it ("$50,000", "EUR 12000.50"), or None when left empty.
+
+    Errors carry the form's wording, so the API reports the same ones.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise PydanticCustomError("amount_invalid", AMOUNT_INVALID)
+    try:
+        # str() first: a float's shortest repr, not its binary expansion.
+        amount = Decimal(_AMOUNT_NOISE.sub("", value) if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise PydanticCustomError("amount_invalid", AMOUNT_INVALID) from None
+    if not amount.is_finite():
+        raise PydanticCustomError("amount_invalid", AMOUNT_INVALID)
+    if amount <= 0:
+        raise PydanticCustomError("amount_not_positive", "Enter a positive amount.")
+    if amount > BUDGET_MAX:
+        raise PydanticCustomError(
+            "amount_too_large", f"Ensure this value is less than or equal to {BUDGET_MAX}."
+        )
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise PydanticCustomError(
+            "amount_decimals", "Ensure that there are no more than 2 decimal places."
+        )
+    return amount
 
 
 def parse_objectives(text: str) -> list[Any]:

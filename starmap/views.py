@@ -17,6 +17,7 @@ from reports.web.cards import live_stream_ids
 from starmap import selectors
 from starmap.forms import StarmapJobForm
 from starmap.models import StarmapJob
+from starmap.pipeline import PIPELINE
 
 CARD_TEMPLATE = "reports/_card.html"
 FORM_PARTIAL = "starmap/job_list.html#create-form"
@@ -48,14 +49,12 @@ def job_create(request: HtmxHttpRequest) -> HttpResponse:
     form = StarmapJobForm(request.POST or None)
     if request.method == "GET":
         return render(request, "starmap/job_form.html", {"form": form})
-    if not form.is_valid():
+    job = _create(request, form) if form.is_valid() else None
+    if job is None:
         if request.htmx:
             response = render(request, FORM_PARTIAL, {"form": form})
             return reswap(retarget(response, "#starmap-form"), "outerHTML")
         return render(request, "starmap/job_form.html", {"form": form})
-    job = form.save(commit=False)
-    job.owner = request.user  # type: ignore[assignment]
-    job.save()
     if "generate" in request.POST:
         _generate(request, job)
     if not request.htmx:
@@ -64,6 +63,17 @@ def job_create(request: HtmxHttpRequest) -> HttpResponse:
     card = _render_card(request, job)
     fresh = render_to_string(FORM_PARTIAL, {"form": StarmapJobForm(), "oob": True}, request)
     return HttpResponse(card + fresh)
+
+
+def _create(request: HttpRequest, form: StarmapJobForm) -> StarmapJob | None:
+    """Save the job through the API's service (one validation path); None if it refused."""
+    try:
+        job = services.job_create(pipeline=PIPELINE, user=request.user, input_data=form.input_data)
+    except ServiceError as exc:
+        form.add_error(None, exc.message)
+        return None
+    assert isinstance(job, StarmapJob)
+    return job
 
 
 def _job(request: HttpRequest, job_id: str) -> StarmapJob:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from reports.client_report import drafts
 from reports.models import ReportJob
@@ -18,7 +18,11 @@ LIMIT = settings.JOB_FIELD_MAX_LENGTH
 
 
 class ReportInput(BaseModel):
-    """The inputs of a client report (the API's ``input_data`` for type ``report``)."""
+    """The inputs of a client report: THE definition, used by the form, the API's
+    ``input_data`` for type ``report`` and the schema ``GET /api/pipelines/`` publishes."""
+
+    # Stripped first, so a blank title is refused here as it is by the form.
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     title: str = Field(min_length=1, max_length=settings.JOB_TITLE_MAX_LENGTH)
     client: str = Field(min_length=1, max_length=200)

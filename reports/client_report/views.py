@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.middleware import HtmxDetails
 
 from reports.client_report.forms import ReportJobForm
+from reports.client_report.pipeline import PIPELINE
 from reports.live.fragments import progress_context
 from reports.models import BaseJob, Report, ReportJob
 from reports.streams import services
@@ -70,12 +71,17 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
 def job_create(request: HttpRequest) -> HttpResponse:
     form = ReportJobForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        job = form.save(commit=False)
-        job.owner = request.user  # type: ignore[assignment]
-        job.save()
-        if "generate" in request.POST:
-            _generate(request, job)
-        return redirect(job)
+        try:
+            # The same service as POST /api/streams/: one validation path.
+            job = services.job_create(pipeline=PIPELINE, user=request.user,
+                                      input_data=form.input_data)
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            assert isinstance(job, ReportJob)
+            if "generate" in request.POST:
+                _generate(request, job)
+            return redirect(job)
     return render(request, "client_report/job_form.html", {"form": form})
 
 

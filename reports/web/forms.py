@@ -1,9 +1,170 @@
-"""Forms of the core pages."""
+"""Forms of the core pages, and ``SchemaForm``: a Django form made from a job type's
+pydantic input model, so the form and the API validate with the same rules."""
 
 from __future__ import annotations
 
+import enum
+import types
+import typing
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from pydantic import BaseModel
+from pydantic import ValidationError as SchemaError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+
+BLANK_CHOICE = ("", "---------")
 
 
 class SignupForm(UserCreationForm):
     pass
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    """``X | None`` -> ``X``: for a form, an optional input is one that may be left empty."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _constraint(info: FieldInfo, name: str) -> Any:
+    """A constraint such as ``min_length`` from ``Field(...)`` (pydantic keeps them in metadata)."""
+    for item in info.metadata:
+        value = getattr(item, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _choices(annotation: Any) -> list[tuple[str, str]] | None:
+    """The choices of a ``Literal`` or an Enum (a Django ``TextChoices`` keeps its labels)."""
+    if typing.get_origin(annotation) is Literal:
+        return [(str(v), str(v)) for v in typing.get_args(annotation)]
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [(str(m.value), str(getattr(m, "label", m.value))) for m in annotation]
+    return None
+
+
+def _default(info: FieldInfo) -> Any:
+    value = info.get_default(call_default_factory=True)
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def schema_field(
+    info: FieldInfo,
+    *,
+    label: str | None = None,
+    help_text: str = "",
+    widget: forms.Widget | type[forms.Widget] | None = None,
+    strip: bool = True,
+) -> forms.Field:
+    """A Django form field for one input of a pydantic model.
+
+    Only what the schema says is checked here (required, max length, choices), so the
+    form's messages stay Django's; ``SchemaForm.clean`` then runs the model itself.
+    ``strip`` should be the model's ``str_strip_whitespace``, or "  " would mean two things.
+    """
+    annotation = _unwrap_optional(info.annotation)
+    # A required string is one that may not be blank once stripped (min_length >= 1).
+    required = info.is_required() and (
+        annotation is not str or (_constraint(info, "min_length") or 0) >= 1
+    )
+    common: dict[str, Any] = {"required": required, "label": label, "help_text": help_text}
+    if widget is not None:
+        common["widget"] = widget
+    if not info.is_required() and _default(info) not in (None, ""):
+        common["initial"] = _default(info)
+    choices = _choices(annotation)
+    if choices is not None:
+        if not info.is_required() and _default(info) is not None:
+            # The select always sends one of its values: an empty one was never chosen.
+            common["required"] = True
+        else:
+            choices = [BLANK_CHOICE, *choices]
+        return forms.ChoiceField(choices=choices, **common)
+    if annotation is Decimal:
+        # Amounts are typed freely ("$50,000"); the model's validator reads them.
+        common.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        return forms.CharField(**common)
+    if annotation is str:
+        return forms.CharField(max_length=_constraint(info, "max_length"), strip=strip, **common)
+    # Better to say so than to guess a field that would check less than the model.
+    raise TypeError(f"SchemaForm cannot make a form field for {annotation!r}")
+
+
+def _message(error: ErrorDetails) -> str:
+    """A pydantic error in the words Django's own fields use."""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "This field is required."
+    if kind == "string_too_short":
+        return "This field cannot be blank."
+    if kind == "string_too_long":
+        return f"Ensure this value has at most {ctx.get('max_length')} characters."
+    if kind in ("enum", "literal_error"):
+        return "Select a valid choice."
+    if kind == "extra_forbidden":
+        return "Unknown field."
+    message = error["msg"]
+    # A plain ValueError from a validator reads "Value error, ..."; keep only its words.
+    return message.removeprefix("Value error, ")
+
+
+class SchemaForm(forms.Form):
+    """A form whose fields come from ``schema`` (a pydantic model) and whose ``clean``
+    validates with it: the form can never accept what the API refuses, nor the reverse.
+
+    Subclasses set ``schema`` and optionally ``labels``, ``help_texts``, ``widgets`` and
+    ``field_order``; ``cleaned_data`` is the model's dump (stripped, parsed values).
+    """
+
+    schema: ClassVar[type[BaseModel]]
+    labels: ClassVar[dict[str, str]] = {}
+    help_texts: ClassVar[dict[str, str]] = {}
+    widgets: ClassVar[dict[str, forms.Widget | type[forms.Widget]]] = {}
+    field_order: ClassVar[list[str] | None] = None  # type: ignore[misc]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        strip = bool(self.schema.model_config.get("str_strip_whitespace"))
+        for name, info in self.schema.model_fields.items():
+            self.fields[name] = schema_field(
+                info,
+                label=self.labels.get(name),
+                help_text=self.help_texts.get(name, ""),
+                widget=self.widgets.get(name),
+                strip=strip,
+            )
+        self.order_fields(self.field_order)
+
+    def clean(self) -> dict[str, Any]:
+        """Validate with the schema; its errors go to the fields they are about."""
+        cleaned = super().clean() or {}
+        if self.errors:
+            # A field Django already refused is missing from cleaned_data: the model
+            # would only repeat it as "missing".
+            data = {k: v for k, v in cleaned.items() if k not in self.errors}
+        else:
+            data = dict(cleaned)
+        try:
+            inputs = self.schema.model_validate(data)
+        except SchemaError as exc:
+            for error in exc.errors(include_url=False):
+                field = str(error["loc"][0]) if error["loc"] else None
+                if field in self.errors:
+                    continue
+                self.add_error(field if field in self.fields else None, _message(error))
+            return self.cleaned_data
+        self.cleaned_data = inputs.model_dump()
+        return self.cleaned_data
+
+    @property
+    def input_data(self) -> dict[str, Any]:
+        """The validated inputs, for ``job_create`` (which validates them once more)."""
+        return dict(self.cleaned_data)
