@@ -10,7 +10,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from reports.domain.events import stream_group
+from reports.domain.events import SNAPSHOT, stream_group
 from reports.events.publisher import publisher
 from reports.models import StreamingJob
 from reports.streams.selectors import stream_snapshot
@@ -55,7 +55,7 @@ class Subscription:
         if snapshot is None:
             await layer.group_discard(group, channel)
             return
-        self.callback({"type": "snapshot", "seq": snapshot["seq"], "stream": snapshot})
+        self.callback({"type": SNAPSHOT, "seq": snapshot["seq"], "stream": snapshot})
         try:
             while not self._stop.is_set():
                 receive = asyncio.ensure_future(layer.receive(channel))
