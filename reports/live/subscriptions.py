@@ -9,6 +9,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 
 from reports.domain.events import SNAPSHOT, stream_group
 from reports.events.publisher import publisher
@@ -79,8 +80,7 @@ class Subscription:
         return None
 
     def _snapshot(self) -> dict[str, Any] | None:
-        from django.db import connections
-
+        """The stream's snapshot, or None while its creating transaction is uncommitted."""
         try:
             stream = StreamingJob.objects.filter(pk=self.stream_id).first()
             return stream_snapshot(stream) if stream is not None else None
