@@ -19,7 +19,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from reports.domain.config import config
-from reports.domain.events import stream_group
+from reports.domain.events import (
+    CHANNEL_MESSAGE,
+    FINAL_EVENTS,
+    SNAPSHOT,
+    EventType,
+    stream_group,
+)
 from reports.events.publisher import publisher
 from reports.live import fragments as live
 from reports.live.deltas import follow_text
@@ -28,7 +34,6 @@ from reports.streams.selectors import parse_uuid, stream_snapshot
 
 logger = logging.getLogger(__name__)
 
-FINAL_EVENTS = {"stream.completed", "stream.failed", "stream.cancelled"}
 FORBIDDEN = 4403
 MAX_STREAMS_PER_SOCKET = 100
 
@@ -84,7 +89,7 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         # channels (4.2+) runs close_old_connections in a thread before EVERY message,
         # a thread hop per delta per socket. Stream events touch the database only to
         # repair, through database_sync_to_async, which closes old connections itself.
-        if message["type"] == "stream.event":
+        if message["type"] == CHANNEL_MESSAGE:
             await self.stream_event(message)
         else:
             await super().dispatch(message)
@@ -155,12 +160,12 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             watch.heard_at = asyncio.get_running_loop().time()
             if event["type"] in FINAL_EVENTS:
                 watch.active = False
-            if event["type"] == "stage.delta":
+            if event["type"] == EventType.STAGE_DELTA:
                 repaired = await follow_text(event, watch.text_len)
                 if repaired is None:
                     return
                 event = repaired
-            elif event["type"] == "stage.started":
+            elif event["type"] == EventType.STAGE_STARTED:
                 watch.text_len[event["stage"]] = 0
             await self.forward(event)
 
@@ -211,13 +216,13 @@ class StreamEventsConsumer(StreamWatcherConsumer):
 
     async def send_snapshot(self, stream: StreamingJob, stages: list[Stage]) -> None:
         snapshot = await database_sync_to_async(stream_snapshot)(stream, stages)
-        await self.send_json({"type": "snapshot", "seq": stream.seq, "stream": snapshot})
+        await self.send_json({"type": SNAPSHOT, "seq": stream.seq, "stream": snapshot})
 
     async def forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "snapshot":
+        if isinstance(content, dict) and content.get("type") == SNAPSHOT:
             async with self.lock:
                 for stream_id in self.watches:
                     await self.resync(stream_id)

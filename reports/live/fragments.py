@@ -14,32 +14,22 @@ Ids are stable and include the stream id, so several streams can share a page:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import OrderedDict
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.html import escape
 
+from reports.domain.events import BOUNDARY_EVENTS, EventType
 from reports.domain.rendering import render_markdown
-from reports.models import Stage, StreamingJob
+from reports.models import Report, Stage, StageStatus, StreamingJob
 from reports.streams.eta import Estimate, estimate
 
-BOUNDARY_EVENTS = {
-    "stage.started",
-    "stage.completed",
-    "stage.failed",
-    "stage.cancelled",
-    "stage.retrying",
-    "stream.progress",
-    "stream.completed",
-    "stream.failed",
-    "stream.cancelled",
-}
 
-
-def sid(stream_id: Any) -> str:
+def sid(stream_id: uuid.UUID | str) -> str:
+    """The stream id as fragment ids spell it."""
     return str(stream_id)
 
 
@@ -51,8 +41,6 @@ def progress_context(
         stages = list(stream.stages.in_order())
     report = getattr(stream, "_report_cache", None)
     if report is None:
-        from reports.models import Report
-
         report = Report.objects.filter(stream=stream).only("pk").first()
     timing = estimate(stream, stages)  # once per render: it reads the history
     return {
@@ -62,26 +50,21 @@ def progress_context(
         "report": report,
         "show_details": show_details,
         "sid": sid(stream.pk),
-        "interrupted": is_interrupted(stream),
+        "interrupted": stream.is_interrupted(),
     }
-
-
-def is_interrupted(stream: StreamingJob) -> bool:
-    """Running, but its runner stopped renewing the lease: the sweeper will recover it."""
-    expires = stream.lease_expires_at
-    return stream.status == "running" and expires is not None and expires < timezone.now()
 
 
 def stage_context(
     stream: StreamingJob, stage: Stage, timing: Estimate | None = None
 ) -> dict[str, Any]:
+    """What ``_stage.html`` needs for one stage row."""
     return {
         "obj": stage,
         "sid": sid(stream.pk),
         "slow": bool(timing and stage.key in timing.slow),
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
         "html": render_markdown(stage.output)
-        if stage.status == "completed" and not stage.data
+        if stage.status == StageStatus.COMPLETED and not stage.data
         else "",
     }
 
@@ -95,7 +78,7 @@ def render_component(stream: StreamingJob, *, show_details: bool = True, oob: bo
 def render_event_html(event: dict[str, Any]) -> str:
     """The fragments one event changes, for every watcher of the stream."""
     stream_id = event["stream_id"]
-    if event["type"] == "stage.delta":
+    if event["type"] == EventType.STAGE_DELTA:
         target = f"stage-{sid(stream_id)}-{event['stage']}-output"
         swap = "beforeend" if event.get("offset", 0) else "innerHTML"
         return f'<div id="{target}" hx-swap-oob="{swap}">{escape(event["text"])}</div>'
@@ -109,7 +92,8 @@ def render_event_html(event: dict[str, Any]) -> str:
     stage_key = event.get("stage")
     for stage in context["stages"]:
         if stage["obj"].key == stage_key:
-            if event["type"] == "stage.retrying":  # why the stage is waiting, until it streams
+            # Why the stage is waiting, until it streams.
+            if event["type"] == EventType.STAGE_RETRYING:
                 stage = {**stage, "retrying": event}
             parts.append(
                 render_to_string("reports/_stage.html", {**context, "stage": stage, "oob": True})
@@ -127,15 +111,15 @@ def announcement_for(event: dict[str, Any], titles: dict[str, str]) -> str:
     kind = event["type"]
     stage = event.get("stage", "")
     title = titles.get(stage, stage)
-    if kind == "stage.completed":
+    if kind == EventType.STAGE_COMPLETED:
         return f"{title} completed."
-    if kind == "stage.failed":
+    if kind == EventType.STAGE_FAILED:
         return f"{title} failed."
-    if kind == "stream.completed":
+    if kind == EventType.STREAM_COMPLETED:
         return "The report is ready."
-    if kind == "stream.failed":
+    if kind == EventType.STREAM_FAILED:
         return "Generation stopped on an error."
-    if kind == "stream.cancelled":
+    if kind == EventType.STREAM_CANCELLED:
         if event.get("reason") == "budget":
             return "Generation stopped: the cost budget was reached."
         return "Generation cancelled."

@@ -21,16 +21,16 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from reports.domain.config import config
-from reports.domain.events import stream_group
+from reports.domain.events import SNAPSHOT, EventType, stream_group
 from reports.events.eventlog import event_log
 from reports.events.publisher import publisher
 from reports.live.deltas import follow_text
-from reports.models import ACTIVE_STATUSES, StageStatus, StreamingJob
+from reports.models import ACTIVE_STATUSES, ApiToken, StageStatus, StreamingJob
 from reports.streams.selectors import stream_for_user, stream_snapshot
 
 RETRY_MS = 2000
@@ -50,14 +50,12 @@ def _last_event_id(request: HttpRequest) -> int | None:
     return value if value >= 0 else None
 
 
-async def _user(request: HttpRequest) -> Any:
+async def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
     """``Authorization: Bearer <token>`` (as the rest of the API), else the session."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        from reports.web.auth import BearerToken
-
-        found = await sync_to_async(BearerToken().authenticate)(request, token.strip())
+        found = await sync_to_async(ApiToken.objects.user_for)(token.strip())
         return found if found is not None else AnonymousUser()
     return await request.auser()
 
@@ -191,7 +189,7 @@ class EventSource:
         snapshot, running = await sync_to_async(self._snapshot)()
         self.text_len = running
         self.last_seq = snapshot["seq"]
-        yield sse_message({"type": "snapshot", "seq": snapshot["seq"], "stream": snapshot})
+        yield sse_message({"type": SNAPSHOT, "seq": snapshot["seq"], "stream": snapshot})
         after = await event_log().since(self.stream_id, snapshot["seq"])
         for event in after or ():
             for message in await self.forward(event):
@@ -206,9 +204,9 @@ class EventSource:
     async def forward(self, event: dict[str, Any]) -> list[str]:
         """The message(s) for one event, with deltas made to continue the client's text."""
         self.last_seq = event["seq"]
-        if event["type"] == "stage.started":
+        if event["type"] == EventType.STAGE_STARTED:
             self.text_len[event["stage"]] = 0
-        elif event["type"] == "stage.delta":
+        elif event["type"] == EventType.STAGE_DELTA:
             repaired = await follow_text(event, self.text_len)
             return [] if repaired is None else [sse_message(repaired)]
         return [sse_message(event)]

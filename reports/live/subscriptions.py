@@ -9,8 +9,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 
-from reports.domain.events import stream_group
+from reports.domain.events import SNAPSHOT, stream_group
 from reports.events.publisher import publisher
 from reports.models import StreamingJob
 from reports.streams.selectors import stream_snapshot
@@ -55,7 +56,7 @@ class Subscription:
         if snapshot is None:
             await layer.group_discard(group, channel)
             return
-        self.callback({"type": "snapshot", "seq": snapshot["seq"], "stream": snapshot})
+        self.callback({"type": SNAPSHOT, "seq": snapshot["seq"], "stream": snapshot})
         try:
             while not self._stop.is_set():
                 receive = asyncio.ensure_future(layer.receive(channel))
@@ -79,8 +80,7 @@ class Subscription:
         return None
 
     def _snapshot(self) -> dict[str, Any] | None:
-        from django.db import connections
-
+        """The stream's snapshot, or None while its creating transaction is uncommitted."""
         try:
             stream = StreamingJob.objects.filter(pk=self.stream_id).first()
             return stream_snapshot(stream) if stream is not None else None

@@ -20,12 +20,13 @@ from reports.models.streams import (
     is_staff,
     visible_to,
 )
-from reports.models.tokens import ApiToken
+from reports.models.tokens import ApiToken, ApiTokenQuerySet, create_api_token
 
 __all__ = [
     "ACTIVE_STATUSES",
     "RESUMABLE_STATUSES",
     "ApiToken",
+    "ApiTokenQuerySet",
     "AttemptStatus",
     "BaseJob",
     "Report",
@@ -38,6 +39,7 @@ __all__ = [
     "StreamStatus",
     "StreamingJob",
     "StreamingJobQuerySet",
+    "create_api_token",
     "is_staff",
     "visible_to",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -171,6 +171,32 @@ class StreamingJob(models.Model):
             return None
         end = self.finished_at or timezone.now()
         return max(0.0, (end - self.started_at).total_seconds())
+
+    def has_live_lease(self, now: datetime | None = None) -> bool:
+        """A runner holds the stream: its lease is set and not yet expired."""
+        expires = self.lease_expires_at
+        return expires is not None and expires >= (now or timezone.now())
+
+    def is_unattended(self, now: datetime | None = None) -> bool:
+        """Active, but no runner holds a live lease: resume and retry may restart it.
+
+        Includes a pending stream no worker has claimed yet (its enqueue may be lost),
+        the same test as the conditional UPDATE that restarts it.
+        """
+        return self.is_generating and not self.has_live_lease(now)
+
+    def is_interrupted(self, now: datetime | None = None) -> bool:
+        """Running, but its runner stopped renewing the lease: pages say "Recovering".
+
+        Narrower than ``is_unattended``: a pending stream waiting for a worker, or one
+        never leased, is not shown as interrupted.
+        """
+        expires = self.lease_expires_at
+        return (
+            self.status == StreamStatus.RUNNING
+            and expires is not None
+            and expires < (now or timezone.now())
+        )
 
     def can_be_seen_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
         return bool(user.is_authenticated and (self.owner_id == user.pk or is_staff(user)))

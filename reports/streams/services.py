@@ -6,6 +6,7 @@ so a double click or two tabs can never leave a stream in two states.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -13,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import ValidationError as SchemaError
 
+from reports.domain.events import EventType, envelope, make_event
 from reports.events.publisher import publisher
 from reports.models import (
     ACTIVE_STATUSES,
@@ -61,7 +63,7 @@ class InvalidInput(ServiceError):
     code = "invalid_input"
 
 
-def _job(*, pipeline: Pipeline, job_id: Any, user: Any) -> BaseJob:
+def _job(*, pipeline: Pipeline, job_id: uuid.UUID | str, user: User) -> BaseJob:
     job = job_for_user(pipeline.job_model, job_id, user)
     if job is None:
         raise NotFound(f"No {pipeline.type} job {job_id}.")
@@ -84,7 +86,7 @@ def job_create(*, pipeline: Pipeline, user: Any, input_data: Any) -> BaseJob:
 
 
 def create_streaming_job(
-    *, job_id: Any = None, user: Any, type: str, input_data: Any = None
+    *, job_id: uuid.UUID | str | None = None, user: User, type: str, input_data: Any = None
 ) -> tuple[StreamingJob, bool]:
     """Start generating a job (creating the job from ``input_data`` if no ``job_id``).
 
@@ -132,18 +134,11 @@ def create_streaming_job(
     return stream, True
 
 
-def _stream(stream_id: Any, user: Any) -> StreamingJob:
+def _stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
     stream = stream_for_user(stream_id, user)
     if stream is None:
         raise NotFound(f"No stream {stream_id}.")
     return stream
-
-
-def _is_interrupted(stream: StreamingJob) -> bool:
-    """Active, but nobody holds a live lease on it."""
-    return stream.is_generating and (
-        stream.lease_expires_at is None or stream.lease_expires_at < timezone.now()
-    )
 
 
 def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> StreamingJob:
@@ -183,7 +178,7 @@ def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> Str
     return stream
 
 
-def resume_job(*, stream_id: Any, user: Any) -> StreamingJob:
+def resume_job(*, stream_id: uuid.UUID | str, user: User) -> StreamingJob:
     """Continue a failed, cancelled or interrupted stream from its first unfinished stage.
 
     Completed stages are kept and never sent to the model again.
@@ -191,7 +186,7 @@ def resume_job(*, stream_id: Any, user: Any) -> StreamingJob:
     stream = _stream(stream_id, user)
     if stream.status == StreamStatus.COMPLETED:
         raise Conflict("The stream is already completed.")
-    if stream.is_generating and not _is_interrupted(stream):
+    if stream.is_generating and not stream.is_unattended():
         return stream  # already running: resuming is a no-op
     unfinished = ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
     return _restart(
@@ -199,13 +194,13 @@ def resume_job(*, stream_id: Any, user: Any) -> StreamingJob:
     )
 
 
-def retry_stage(*, stream_id: Any, key: str, user: Any) -> StreamingJob:
+def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> StreamingJob:
     """Run one stage again, and every stage that reads it (now stale); keep the rest."""
     stream = _stream(stream_id, user)
     stage = stream.stages.filter(key=key).first()
     if stage is None:
         raise NotFound(f"No stage {key!r} in this stream.")
-    if stream.is_generating and not _is_interrupted(stream):
+    if stream.is_generating and not stream.is_unattended():
         raise Conflict("The stream is running; cancel it first or wait for it to finish.")
     if stage.status in (StageStatus.PENDING, StageStatus.RUNNING):
         raise Conflict(f"Stage {key!r} has not run yet; Resume runs it.")
@@ -228,7 +223,9 @@ def retry_stage(*, stream_id: Any, key: str, user: Any) -> StreamingJob:
     )
 
 
-def cancel_job(*, stream_id: Any, user: Any, reason: str = "user") -> StreamingJob:
+def cancel_job(
+    *, stream_id: uuid.UUID | str, user: User, reason: str = "user"
+) -> StreamingJob:
     """Stop a stream now: its runner closes the model's stream within a heartbeat; a
     stream nobody is running is cancelled on the spot. Partial text is kept."""
     stream = _stream(stream_id, user)
@@ -261,19 +258,18 @@ def cancel_job(*, stream_id: Any, user: Any, reason: str = "user") -> StreamingJ
     if stopped:
         publish_event(
             stream.pk,
-            {
-                "type": "stream.cancelled",
-                "seq": stream.seq,
-                "status": StreamStatus.CANCELLED,
-                "reason": reason,
-            },
+            make_event(
+                EventType.STREAM_CANCELLED,
+                seq=stream.seq,
+                stream_id=stream.pk,
+                status=StreamStatus.CANCELLED,
+                reason=reason,
+            ),
         )
     return stream
 
 
-def publish_event(stream_id: Any, event: dict[str, Any]) -> None:
+def publish_event(stream_id: uuid.UUID | str, event: dict[str, Any]) -> None:
     """Publish an event from outside a runner (only when no runner holds the stream)."""
     event = {**event, "stream_id": str(stream_id)}
-    transaction.on_commit(
-        lambda: publisher.publish(stream_id, {"type": "stream.event", "event": event})
-    )
+    transaction.on_commit(lambda: publisher.publish(stream_id, envelope(event)))

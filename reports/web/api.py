@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -16,16 +17,17 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import django_auth
 
 from reports.domain.rendering import render_markdown
+from reports.models import StreamingJob
 from reports.pipelines import all_pipelines
 from reports.streams import services
 from reports.streams.selectors import (
-    iso,
     report_for_user,
     stage_detail,
     stream_for_user,
     stream_snapshot,
 )
 from reports.streams.services import ServiceError
+from reports.streams.snapshot import StageDetail, StreamSnapshot, iso
 from reports.web.auth import BearerToken
 
 api = NinjaAPI(
@@ -36,56 +38,6 @@ api = NinjaAPI(
     auth=[BearerToken(), django_auth],
     urls_namespace="api",
 )
-
-
-class StageOut(Schema):
-    key: str
-    title: str
-    position: int
-    status: str
-    attempts: int
-    error: str | None
-    error_kind: str | None
-    tokens_in: int
-    tokens_out: int
-    cost_usd: str | None
-    model: str | None
-    started_at: str | None
-    finished_at: str | None
-    duration_s: float | None
-    # Running past its historical p95 ("taking longer than usual").
-    slow: bool = False
-
-
-class StageDetailOut(StageOut):
-    output: str
-    data: Any = None
-
-
-class SnapshotOut(Schema):
-    stream_id: str
-    job_id: str
-    type: str
-    title: str
-    status: str
-    progress: int
-    current_stage: str | None
-    eta_seconds: float | None
-    error: str | None
-    error_kind: str | None
-    report_id: str | None
-    tokens_in: int
-    tokens_out: int
-    cost_usd: str | None
-    cost_complete: bool
-    created_at: str | None
-    started_at: str | None
-    finished_at: str | None
-    is_generating: bool
-    is_completed: bool
-    is_failed: bool
-    seq: int
-    stages: list[StageOut]
 
 
 class StreamIn(Schema):
@@ -133,6 +85,7 @@ class ErrorOut(Schema):
 def error(
     request: HttpRequest, status: int, code: str, message: str, details: Any = None
 ) -> HttpResponse:
+    """The API's error body, ``{"error", "message", "details"}``, with ``status``."""
     return api.create_response(
         request, {"error": code, "message": message, "details": details}, status=status
     )
@@ -162,12 +115,13 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error(request, exc.status_code, "error", str(exc))
 
 
-def _user(request: HttpRequest) -> Any:
+def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
     """Whoever the authenticator accepted (session user or token owner)."""
-    return getattr(request, "auth", None) or request.user
+    token_user: AbstractBaseUser | None = getattr(request, "auth", None)
+    return token_user or request.user
 
 
-def _stream(request: HttpRequest, stream_id: str) -> Any:
+def _stream(request: HttpRequest, stream_id: str) -> StreamingJob:
     stream = stream_for_user(stream_id, _user(request))
     if stream is None:
         raise services.NotFound(f"No stream {stream_id}.")
@@ -202,7 +156,7 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
 
 @api.post(
     "/streams/",
-    response={200: SnapshotOut, 201: SnapshotOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: StreamSnapshot, 201: StreamSnapshot, 404: ErrorOut, 422: ErrorOut},
     tags=["streams"],
 )
 def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, Any]]:
@@ -215,7 +169,7 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
     return Status(201 if created else 200, stream_snapshot(stream))
 
 
-@api.get("/streams/{stream_id}/", response={200: SnapshotOut, 404: ErrorOut}, tags=["streams"])
+@api.get("/streams/{stream_id}/", response={200: StreamSnapshot, 404: ErrorOut}, tags=["streams"])
 def get_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     """The stream's snapshot."""
     return stream_snapshot(_stream(request, stream_id))
@@ -223,7 +177,7 @@ def get_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
 
 @api.get(
     "/streams/{stream_id}/stages/{key}/",
-    response={200: StageDetailOut, 404: ErrorOut},
+    response={200: StageDetail, 404: ErrorOut},
     tags=["streams"],
 )
 def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
@@ -236,7 +190,7 @@ def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
 
 @api.post(
     "/streams/{stream_id}/resume/",
-    response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut},
+    response={200: StreamSnapshot, 404: ErrorOut, 409: ErrorOut},
     tags=["streams"],
 )
 def resume_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
@@ -245,7 +199,7 @@ def resume_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
 
 
 @api.post(
-    "/streams/{stream_id}/cancel/", response={200: SnapshotOut, 404: ErrorOut}, tags=["streams"]
+    "/streams/{stream_id}/cancel/", response={200: StreamSnapshot, 404: ErrorOut}, tags=["streams"]
 )
 def cancel_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     """Stop now; the running stage keeps its partial text and the stream can be resumed."""
@@ -254,7 +208,7 @@ def cancel_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
 
 @api.post(
     "/streams/{stream_id}/stages/{key}/retry/",
-    response={200: SnapshotOut, 404: ErrorOut, 409: ErrorOut},
+    response={200: StreamSnapshot, 404: ErrorOut, 409: ErrorOut},
     tags=["streams"],
 )
 def retry_stream_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:

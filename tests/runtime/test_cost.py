@@ -14,9 +14,10 @@ from django.test import Client
 from reports.client_report.pipeline import PIPELINE
 from reports.models import AttemptStatus, StageAttempt, StageStatus, StreamStatus
 from reports.providers import Usage
-from reports.providers.pricing import cost_for, price_for, stream_costs, user_costs
+from reports.providers.pricing import cost_for, price_for
 from reports.providers.registry import reset_cache
 from reports.runtime.engine import run_stream
+from reports.streams.costs import stream_costs, user_costs
 from reports.streams.selectors import stream_snapshot
 from tests.providers.llm_servers import OpenAIServer, Reply
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reports.web.auth import create_api_token
+from reports.models import create_api_token
 
 
 class Command(BaseCommand):

@@ -9,10 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from reports.domain.events import FINAL_EVENTS, EventType
 from reports.live.subscriptions import subscribe
 from reports.streams.services import ServiceError, create_streaming_job
-
-FINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
 
 
 class Command(BaseCommand):
@@ -40,13 +39,13 @@ class Command(BaseCommand):
 
         def show(event: dict[str, Any]) -> None:
             kind = event["type"]
-            if kind == "stage.delta":
+            if kind == EventType.STAGE_DELTA:
                 if options["deltas"]:
                     self.stdout.write(event["text"], ending="")
                 return
             detail = event.get("stage") or event.get("stream", {}).get("status", "")
             self.stdout.write(f"[{event['seq']}] {kind} {detail}".rstrip())
-            if kind in FINAL:
+            if kind in FINAL_EVENTS:
                 final.update(event)
                 done.set()
 

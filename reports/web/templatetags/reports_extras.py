@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from reports.domain.money import money_label
+from reports.domain.rendering import render_markdown
 from reports.live import fragments as live
 from reports.models import StreamingJob
 
@@ -41,14 +43,12 @@ def duration(seconds: float | None) -> str:
 @register.filter
 def stream_cost(stream: StreamingJob) -> str:
     """$0.0123, "≈ $0.01" when part of it is estimated, "unknown" when none is known."""
-    if not stream.cost_complete and not stream.cost_usd:
-        return "unknown"
-    prefix = "" if stream.cost_complete else "≈ "
-    return f"{prefix}${stream.cost_usd:.4f}"
+    return money_label(stream.cost_usd, complete=stream.cost_complete)
 
 
 @register.filter
 def stage_title(key: str, stages: list[dict[str, Any]]) -> str:
+    """The title of the stage ``key`` among the template's stages, or the key itself."""
     for stage in stages:
         if stage["obj"].key == key:
             return str(stage["obj"].title)
@@ -58,6 +58,4 @@ def stage_title(key: str, stages: list[dict[str, Any]]) -> str:
 @register.filter
 def markdown(text: str) -> str:
     """Markdown to sanitized HTML (the one renderer, ``reports.domain.rendering``)."""
-    from reports.domain.rendering import render_markdown
-
     return render_markdown(text)

@@ -1,0 +1,82 @@
+"""What was spent: a stream's or a user's cost, read from the attempts they paid for.
+
+Every attempt counts: failed and cancelled ones were paid for too. An attempt whose
+usage never arrived carries an estimate (``usage_known`` False); one whose model has
+no price carries no cost (None): totals then say they are incomplete, never zero.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from reports.models import StageAttempt
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+def _totals(attempts: QuerySet[StageAttempt]) -> dict[str, Any]:
+    """Sums over a StageAttempt queryset, with what is unknown said plainly."""
+    row = attempts.aggregate(
+        attempts=Count("pk"),
+        tokens_in=Sum("tokens_in"),
+        tokens_out=Sum("tokens_out"),
+        cost=Sum("cost_usd"),
+        unpriced=Count("pk", filter=Q(cost_usd__isnull=True)),
+        estimated=Count("pk", filter=Q(usage_known=False)),
+    )
+    cost: Decimal | None = row["cost"]
+    if cost is None and not row["unpriced"]:
+        cost = Decimal(0)  # no attempts: nothing spent
+    return {
+        "attempts": row["attempts"],
+        "tokens_in": row["tokens_in"] or 0,
+        "tokens_out": row["tokens_out"] or 0,
+        # The sum of the known costs; None when no attempt has a known cost.
+        "cost_usd": cost,
+        "cost_complete": row["unpriced"] == 0 and row["estimated"] == 0,
+        "unpriced_attempts": row["unpriced"],
+        "estimated_attempts": row["estimated"],
+    }
+
+
+def stream_costs(stream_id: uuid.UUID | str) -> dict[str, Any]:
+    """A stream's cost, per stage and per attempt (``attempt_log``: model, tokens, cost)."""
+    attempts = StageAttempt.objects.filter(stage__stream_id=uuid.UUID(str(stream_id)))
+    stages: dict[str, dict[str, Any]] = {}
+    for attempt in attempts.select_related("stage").order_by("stage__position", "number"):
+        stage = stages.setdefault(
+            attempt.stage.key, {"key": attempt.stage.key, "attempt_log": []}
+        )
+        stage["attempt_log"].append(
+            {
+                "number": attempt.number,
+                "status": attempt.status,
+                "model": attempt.model,
+                "tokens_in": attempt.tokens_in,
+                "tokens_out": attempt.tokens_out,
+                "usage_known": attempt.usage_known,
+                "cost_usd": attempt.cost_usd,
+                "error_kind": attempt.error_kind,
+            }
+        )
+    for key, stage in stages.items():
+        stage.update(_totals(attempts.filter(stage__key=key)))
+    return {**_totals(attempts), "stages": list(stages.values())}
+
+
+def user_costs(user: User) -> dict[str, Any]:
+    """What a user's streams cost in all, and per model (every attempt counted)."""
+    attempts = StageAttempt.objects.filter(stage__stream__owner=user)
+    models = sorted(set(attempts.values_list("model", flat=True)))
+    return {
+        **_totals(attempts),
+        "streams": attempts.values("stage__stream").distinct().count(),
+        "by_model": [
+            {"model": model, **_totals(attempts.filter(model=model))} for model in models
+        ],
+    }
