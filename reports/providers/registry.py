@@ -9,6 +9,7 @@ from importlib import import_module
 
 from reports.domain.config import config
 from reports.providers.base import PermanentError, Provider
+from reports.providers.offline import OfflineProvider
 
 _factories: dict[str, Callable[[], Provider]] = {}
 _override: Provider | None = None
@@ -73,8 +74,6 @@ def _imported_when_used(module: str, class_name: str) -> Callable[[], Provider]:
 def _load_builtins() -> None:
     if "offline" in _factories:
         return
-    from reports.providers.offline import OfflineProvider
-
     register_provider("offline", OfflineProvider.from_settings)
     register_provider(
         "openai", _imported_when_used("reports.providers.openai_provider", "OpenAIProvider")

@@ -29,7 +29,13 @@ import httpx2
 from django.conf import settings
 
 from reports.domain.config import config
-from reports.providers.base import CompletionStream, Provider, ProviderError, TransientError
+from reports.providers.base import (
+    CompletionStream,
+    PermanentError,
+    Provider,
+    ProviderError,
+    TransientError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -346,8 +352,6 @@ def transport_error(exc: Exception, *, mid_stream: bool, provider: str) -> Provi
 
 def status_error(status: int, detail: str, headers: Any, *, provider: str) -> ProviderError:
     """Our error for an HTTP error status from a model API."""
-    from reports.providers.base import PermanentError
-
     if status == 429:
         return TransientError(f"{provider} is rate limiting us (HTTP 429)", kind="rate_limited",
                               retry_after=retry_after_seconds(headers))
