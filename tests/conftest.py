@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 
 from reports.providers import override_provider
 from reports.providers.fake import FakeProvider
+from reports.providers.registry import reset_cache
 
 CI = os.environ.get("CI", "").lower() == "true"
 
@@ -34,6 +35,17 @@ def _manual_runner(settings: Any) -> None:
     settings.LLM_BACKOFF_BASE_SECONDS = 0.01
     settings.LLM_BACKOFF_MAX_SECONDS = 0.05
     settings.LEASE_HEARTBEAT_SECONDS = 0.2
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_cache() -> Iterator[None]:
+    """Providers are built from settings and cached: every test starts and (pass or
+    fail) ends with an empty cache, so no test's provider leaks into the next."""
+    reset_cache()
+    try:
+        yield
+    finally:
+        reset_cache()
 
 
 @pytest.fixture

@@ -96,7 +96,9 @@ def test_the_generate_command_runs_a_job_and_prints_its_events(
     out = io.StringIO()
     call_command("generate", "report", str(path), "--user", user.username, stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[0].endswith("snapshot pending") or "snapshot" in lines[0]
+    # Subscribed before the runner starts: the first thing printed is the snapshot of
+    # the stream as created (seq 0, pending), then every event after it.
+    assert lines[0] == "[0] snapshot pending"
     assert any("stage.completed assembly" in line for line in lines)
     assert lines[-2].endswith(": completed")
     assert lines[-1].startswith("report ")
