@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -90,6 +91,36 @@ def make_stream(user: User) -> Callable[..., Any]:
         return stream
 
     return make
+
+
+class RecordedWait(threading.Event):
+    """A cancel flag that records each timeout waited on and returns at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        return self.is_set()
+
+
+@pytest.fixture
+def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> list[RecordedWait]:
+    """Each run's cancel flag, on which its retry backoff waits: recorded, not slept."""
+    from reports.runtime.leases import HeldLease, keeper
+
+    flags: list[RecordedWait] = []
+    hold = keeper.hold
+
+    def hold_recorded(stream_id: Any, owner: str) -> HeldLease:
+        held = hold(stream_id, owner)
+        held.cancelled = RecordedWait()
+        flags.append(held.cancelled)
+        return held
+
+    monkeypatch.setattr(keeper, "hold", hold_recorded)
+    return flags
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

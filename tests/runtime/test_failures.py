@@ -4,7 +4,6 @@ provider interface (the fake provider's scripts and the offline provider's fault
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import pytest
@@ -14,9 +13,9 @@ from reports.providers import PermanentError, TransientError, override_provider
 from reports.providers.fake import FakeProvider, Script
 from reports.providers.offline import OfflineProvider, parse_faults
 from reports.runtime.engine import run_stream
-from reports.runtime.leases import HeldLease, keeper
 from reports.runtime.retry import backoff_seconds, max_attempts
 from reports.streams.selectors import stream_snapshot
+from tests.conftest import RecordedWait
 
 # Stages run on other threads: tests that run streams need real transactions.
 streams_db = pytest.mark.django_db(transaction=True)
@@ -64,34 +63,6 @@ def test_max_attempts_is_bounded_below_by_one(settings: Any) -> None:
 
 
 # --- transient errors are retried inside the stage ---------------------------------------
-
-
-class RecordedWait(threading.Event):
-    """A cancel flag that records each timeout waited on and returns at once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timeouts: list[float | None] = []
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.timeouts.append(timeout)
-        return self.is_set()
-
-
-@pytest.fixture
-def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> list[RecordedWait]:
-    """Each run's cancel flag, on which its retry backoff waits: recorded, not slept."""
-    flags: list[RecordedWait] = []
-    hold = keeper.hold
-
-    def hold_recorded(stream_id: Any, owner: str) -> HeldLease:
-        held = hold(stream_id, owner)
-        held.cancelled = RecordedWait()
-        flags.append(held.cancelled)
-        return held
-
-    monkeypatch.setattr(keeper, "hold", hold_recorded)
-    return flags
 
 
 @streams_db
