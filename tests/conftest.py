@@ -123,16 +123,20 @@ def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> list[RecordedWait]:
     return flags
 
 
+def _met(condition: Callable[[], Any], deadline: float, timeout: float) -> Any:
+    """``condition()``, or AssertionError once it is falsy past ``deadline``."""
+    value = condition()
+    if not value and time.monotonic() > deadline:
+        raise AssertionError(f"condition not met within {timeout} s")
+    return value
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll ``condition`` until it is truthy (returned) or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+    while not (value := _met(condition, deadline, timeout)):
         time.sleep(interval)
+    return value
 
 
 async def async_wait_for(
@@ -140,13 +144,9 @@ async def async_wait_for(
 ) -> Any:
     """``wait_for`` for coroutines: poll without blocking the event loop."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+    while not (value := _met(condition, deadline, timeout)):
         await asyncio.sleep(interval)
+    return value
 
 
 def service_available(host: str, port: int) -> bool:
