@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +15,7 @@ from django.contrib.auth.models import User
 
 from reports.providers import override_provider
 from reports.providers.fake import FakeProvider
+from reports.providers.registry import reset_cache
 
 CI = os.environ.get("CI", "").lower() == "true"
 
@@ -33,6 +36,17 @@ def _manual_runner(settings: Any) -> None:
     settings.LLM_BACKOFF_BASE_SECONDS = 0.01
     settings.LLM_BACKOFF_MAX_SECONDS = 0.05
     settings.LEASE_HEARTBEAT_SECONDS = 0.2
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_cache() -> Iterator[None]:
+    """Providers are built from settings and cached: every test starts and (pass or
+    fail) ends with an empty cache, so no test's provider leaks into the next."""
+    reset_cache()
+    try:
+        yield
+    finally:
+        reset_cache()
 
 
 @pytest.fixture
@@ -79,16 +93,60 @@ def make_stream(user: User) -> Callable[..., Any]:
     return make
 
 
+class RecordedWait(threading.Event):
+    """A cancel flag that records each timeout waited on and returns at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        return self.is_set()
+
+
+@pytest.fixture
+def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> list[RecordedWait]:
+    """Each run's cancel flag, on which its retry backoff waits: recorded, not slept."""
+    from reports.runtime.leases import HeldLease, keeper
+
+    flags: list[RecordedWait] = []
+    hold = keeper.hold
+
+    def hold_recorded(stream_id: Any, owner: str) -> HeldLease:
+        held = hold(stream_id, owner)
+        held.cancelled = RecordedWait()
+        flags.append(held.cancelled)
+        return held
+
+    monkeypatch.setattr(keeper, "hold", hold_recorded)
+    return flags
+
+
+def _met(condition: Callable[[], Any], deadline: float, timeout: float) -> Any:
+    """``condition()``, or AssertionError once it is falsy past ``deadline``."""
+    value = condition()
+    if not value and time.monotonic() > deadline:
+        raise AssertionError(f"condition not met within {timeout} s")
+    return value
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll ``condition`` until it is truthy (returned) or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+    while not (value := _met(condition, deadline, timeout)):
         time.sleep(interval)
+    return value
+
+
+async def async_wait_for(
+    condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01
+) -> Any:
+    """``wait_for`` for coroutines: poll without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while not (value := _met(condition, deadline, timeout)):
+        await asyncio.sleep(interval)
+    return value
 
 
 def service_available(host: str, port: int) -> bool:

@@ -16,18 +16,54 @@ dropped, as its messages would have expired in Redis. A Redis error is logged an
 retried with backoff, so sockets stay open through a Redis restart. Messages, keys and
 ``group_send`` are channels_redis's own, so processes on this layer and on the stock
 one interoperate.
+
+This module is also the ONE place that knows channels_redis's private details (its
+group key, sharding, per-key message mapping and its ``group_send`` Lua script): the
+publisher's sync sender (reports/events/publisher.py) uses only the small hooks of
+``BatchedRedisChannelLayer`` below, and tests/events/test_channels_redis_hooks.py
+fails if a channels_redis upgrade changes any detail they rely on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import deque
 from typing import Any
 
+import redis
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 
 logger = logging.getLogger(__name__)
+
+# channels_redis's group_send script (a copy of the one inside
+# ``RedisChannelLayer.group_send``), for one message: add it to each channel key that
+# has room (capacity is per channel), refresh the key's expiry, count the overflows.
+# KEYS: channel keys; ARGV: one message per key, one capacity per key, score, expiry.
+GROUP_SEND_LUA = """
+local over_capacity = 0
+local current_time = ARGV[#ARGV - 1]
+local expiry = ARGV[#ARGV]
+for i=1,#KEYS do
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
+        redis.call('ZADD', KEYS[i], current_time, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+"""
+GROUP_SEND_SHA = hashlib.sha1(GROUP_SEND_LUA.encode()).hexdigest()
+
+ScriptCall = tuple[list[str], list[Any]]  # one EVALSHA of GROUP_SEND_LUA: KEYS, ARGV
+
+
+def sync_client(host: dict[str, Any]) -> redis.Redis:
+    """A plain Redis client for one of the channel layer's hosts (same options)."""
+    options = {key: value for key, value in host.items() if key != "address"}
+    return redis.Redis.from_url(host["address"], **options)
 
 
 class BatchedRedisChannelLayer(RedisChannelLayer):
@@ -40,6 +76,47 @@ class BatchedRedisChannelLayer(RedisChannelLayer):
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._waiting: dict[str, int] = {}
         self._touched: dict[str, float] = {}
+
+    # --- Hooks for a sync (plain Redis client) sender: channels_redis's private
+    # details stay behind these. The sender runs exactly the commands group_send would.
+    group_send_lua = GROUP_SEND_LUA
+    group_send_sha = GROUP_SEND_SHA
+
+    def sync_clients(self) -> list[redis.Redis]:
+        """New plain Redis clients, one per shard (host), in shard order."""
+        return [sync_client(dict(host)) for host in self.hosts]
+
+    def group_key(self, group: str) -> bytes:
+        """The Redis key of ``group``'s members (a sorted set scored by join time)."""
+        key: bytes = self._group_key(group)
+        return key
+
+    def shard_for(self, name: str) -> int:
+        """The index (into ``sync_clients()``) of the host holding ``name``'s key."""
+        index: int = self.consistent_hash(name)
+        return index
+
+    def group_expired_before(self, now: float) -> int:
+        """Members who joined before this (a ZREMRANGEBYSCORE max) have expired."""
+        return int(now) - self.group_expiry
+
+    def message_expired_before(self, now: float) -> int:
+        """Messages scored before this (a ZREMRANGEBYSCORE max) have expired."""
+        return int(now) - int(self.expiry)
+
+    def sync_send_plan(
+        self, channel_names: list[str], message: dict[str, Any], score: float
+    ) -> dict[int, ScriptCall]:
+        """Per shard, the KEYS and ARGV of one ``group_send_lua`` call adding
+        ``message`` (scored ``score``) to ``channel_names``, as group_send builds them."""
+        keys_by_index, message_for, capacity_for = self._map_channel_keys_to_connection(
+            channel_names, message
+        )
+        plan: dict[int, ScriptCall] = {}
+        for index, keys in keys_by_index.items():
+            args = [message_for[k] for k in keys] + [capacity_for[k] for k in keys]
+            plan[index] = (list(keys), [*args, score, self.expiry])
+        return plan
 
     async def receive(self, channel: str) -> dict[str, Any]:
         if "!" not in channel:  # a normal (cross-process) channel: channels_redis's way

@@ -5,8 +5,10 @@ its own Redis connections, shared by all its runner threads: ``async_to_sync(
 group_send)`` per call would build a new event loop and Redis connection every time
 (channels_redis #125, #130, #332). The sender takes what is queued in batches and,
 per batch, reads the groups' members in one pipelined round trip, then adds every
-message to its channels (exactly as channels_redis's ``group_send`` would) and to the
-stream's event log (reports/eventlog.py) in one more. It uses the plain (not asyncio)
+message to its channels (exactly as channels_redis's ``group_send`` would, through
+the hooks of reports/events/channel_layer.py's layer, the one module that knows
+channels_redis's private details) and to the stream's event log
+(reports/events/eventlog.py) in one more. It uses the plain (not asyncio)
 Redis client: per message that costs about a quarter of the CPU, which is what lets
 one worker process carry hundreds of streams (bench/results/).
 
@@ -18,7 +20,6 @@ stream are sent in order; different streams are sent concurrently.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import queue
 import threading
@@ -33,26 +34,10 @@ from channels_redis.core import RedisChannelLayer
 
 from reports.domain.events import stream_group
 from reports.events import eventlog
+from reports.events.channel_layer import BatchedRedisChannelLayer, ScriptCall
 
 logger = logging.getLogger(__name__)
 
-# channels_redis's group_send script, for one message: add it to each channel that has
-# room (capacity is per channel), refresh the channel's expiry, count the overflows.
-GROUP_SEND_LUA = """
-local over_capacity = 0
-local current_time = ARGV[#ARGV - 1]
-local expiry = ARGV[#ARGV]
-for i=1,#KEYS do
-    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-        redis.call('ZADD', KEYS[i], current_time, ARGV[i])
-        redis.call('EXPIRE', KEYS[i], expiry)
-    else
-        over_capacity = over_capacity + 1
-    end
-end
-return over_capacity
-"""
-GROUP_SEND_SHA = hashlib.sha1(GROUP_SEND_LUA.encode()).hexdigest()
 MAX_BATCH = 500
 # After the first message of a batch, wait this long for more: Redis round trips and
 # the client's per-call work are paid per batch, so a busy worker sends ~20 messages
@@ -61,21 +46,14 @@ LINGER_SECONDS = 0.01
 # Trimming a group's expired members is housekeeping: once a minute per group is enough.
 GROUP_TRIM_SECONDS = 60.0
 
-Call = tuple[list[bytes], list[Any]]  # one EVALSHA: channel keys, then its arguments
-
-
-def sync_client(host: dict[str, Any]) -> redis.Redis:
-    """A plain Redis client for one of the channel layer's hosts (same options)."""
-    options = {key: value for key, value in host.items() if key != "address"}
-    return redis.Redis.from_url(host["address"], **options)
-
-
 class RedisSender:
-    """One thread sending ``(stream id, message)`` pairs to a RedisChannelLayer."""
+    """One thread sending ``(stream id, message)`` pairs to a BatchedRedisChannelLayer's
+    Redis, through that layer's sync hooks only (channels_redis's private details stay
+    in reports/events/channel_layer.py)."""
 
-    def __init__(self, layer: RedisChannelLayer) -> None:
+    def __init__(self, layer: BatchedRedisChannelLayer) -> None:
         self.layer = layer
-        self.clients = [sync_client(dict(host)) for host in layer.hosts]
+        self.clients = layer.sync_clients()
         self.log = eventlog.event_log()
         self.queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self.queued = self.sent = 0
@@ -118,19 +96,15 @@ class RedisSender:
         now = time.time()
         groups = [stream_group(stream_id) for stream_id, _ in batch]
         members = self.group_members(set(groups), now)
-        calls: dict[int, list[Call]] = defaultdict(list)
+        calls: dict[int, list[ScriptCall]] = defaultdict(list)
         for group, (_, message) in zip(groups, batch, strict=True):
             # Scores only ever rise, so each channel pops its messages in publish order.
             self._score = max(now, self._score + 1e-6)
             names = members.get(group)
             if not names:
                 continue  # nobody is watching
-            keys_by_index, message_for, capacity_for = layer._map_channel_keys_to_connection(
-                names, message
-            )
-            for index, keys in keys_by_index.items():
-                args = [message_for[k] for k in keys] + [capacity_for[k] for k in keys]
-                calls[index].append((keys, [*args, self._score, layer.expiry]))
+            for index, call in layer.sync_send_plan(names, message, self._score).items():
+                calls[index].append(call)
         for index, index_calls in calls.items():
             self.add_messages(index, index_calls, now)
         if isinstance(self.log, eventlog.RedisEventLog):
@@ -141,15 +115,15 @@ class RedisSender:
         layer = self.layer
         by_index: dict[int, list[str]] = defaultdict(list)
         for group in groups:
-            by_index[layer.consistent_hash(group)].append(group)
+            by_index[layer.shard_for(group)].append(group)
         members: dict[str, list[str]] = {}
         for index, index_groups in by_index.items():
             pipe = self.clients[index].pipeline(transaction=False)
             for group in index_groups:
-                key = layer._group_key(group)
+                key = layer.group_key(group)
                 if now - self._trimmed.get(group, 0.0) > GROUP_TRIM_SECONDS:
                     self._trimmed[group] = now
-                    pipe.zremrangebyscore(key, min=0, max=int(now) - layer.group_expiry)
+                    pipe.zremrangebyscore(key, min=0, max=layer.group_expired_before(now))
                 pipe.zrange(key, 0, -1)
             results = [r for r in pipe.execute() if isinstance(r, list)]  # the ZRANGEs
             for group, names in zip(index_groups, results, strict=True):
@@ -158,21 +132,22 @@ class RedisSender:
             self._trimmed = {g: t for g, t in self._trimmed.items() if now - t < GROUP_TRIM_SECONDS}
         return members
 
-    def add_messages(self, index: int, calls: list[Call], now: float) -> None:
+    def add_messages(self, index: int, calls: list[ScriptCall], now: float) -> None:
+        layer = self.layer
         client = self.clients[index]
         pipe = client.pipeline(transaction=False)
         for key in dict.fromkeys(k for keys, _ in calls for k in keys):
-            pipe.zremrangebyscore(key, min=0, max=int(now) - int(self.layer.expiry))
+            pipe.zremrangebyscore(key, min=0, max=layer.message_expired_before(now))
         for keys, args in calls:
-            pipe.evalsha(GROUP_SEND_SHA, len(keys), *keys, *args)
+            pipe.evalsha(layer.group_send_sha, len(keys), *keys, *args)
         results = pipe.execute(raise_on_error=False)
         if any(isinstance(result, redis.exceptions.NoScriptError) for result in results):
             # First use on this server (or its script cache was flushed): load, resend.
-            client.script_load(GROUP_SEND_LUA)
+            client.script_load(layer.group_send_lua)
             retry = client.pipeline(transaction=False)
             for (keys, args), result in zip(calls, results[-len(calls):], strict=True):
                 if isinstance(result, redis.exceptions.NoScriptError):
-                    retry.evalsha(GROUP_SEND_SHA, len(keys), *keys, *args)
+                    retry.evalsha(layer.group_send_sha, len(keys), *keys, *args)
             results = retry.execute(raise_on_error=False)
         dropped = 0
         for result in results:
@@ -212,6 +187,11 @@ class Publisher:
         layer = self.layer
         if not isinstance(layer, RedisChannelLayer):
             return None
+        if not isinstance(layer, BatchedRedisChannelLayer):
+            raise TypeError(
+                "The Redis channel layer must be "
+                "reports.events.channel_layer.BatchedRedisChannelLayer (CHANNEL_LAYERS)"
+            )
         sender = self._sender
         if sender is None or sender.layer is not layer:
             with self._lock:

@@ -10,7 +10,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer
 
 from reports.events.channel_layer import BatchedRedisChannelLayer
-from tests.conftest import require_service
+from tests.conftest import async_wait_for, require_service
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -56,7 +56,9 @@ async def test_a_socket_that_leaves_mid_receive_takes_nothing_from_the_others(
         await ours.group_add("g", name)
     waiting = asyncio.ensure_future(ours.receive(leaving))
     staying_receive = asyncio.ensure_future(ours.receive(staying))
-    await asyncio.sleep(0.05)  # both wait; the pump blocks on Redis
+    pump = await async_wait_for(lambda: ours._pumps.get(ours.non_local_name(staying)))
+    await async_wait_for(lambda: staying in ours._waiting and leaving in ours._waiting)
+    assert not pump.done()  # both wait on their queues; the pump is fetching from Redis
     waiting.cancel()
     await stock.group_send("g", {"type": "test.message", "n": 1})
     await stock.send(staying, {"type": "test.message", "n": 2})
@@ -95,8 +97,9 @@ async def test_a_departed_socket_leaves_nothing_behind(
     ours, _ = layers
     name = await ours.new_channel()
     waiting = asyncio.ensure_future(ours.receive(name))
-    await asyncio.sleep(0.05)
+    await async_wait_for(lambda: name in ours._waiting)
     waiting.cancel()
-    await asyncio.sleep(0)
+    await asyncio.wait([waiting])
+    assert waiting.cancelled()
     inbox = ours._inboxes[ours.non_local_name(name)]
     assert name not in inbox and name not in ours._waiting and name not in ours._touched

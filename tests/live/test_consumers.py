@@ -252,3 +252,64 @@ async def test_events_already_in_the_snapshot_are_not_sent_again(
     assert received["seq"] == 1027
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("saved_seq", "after_snapshot"),
+    [
+        (4, []),  # the snapshot already holds seq 4: sent instead of it
+        (3, [4]),  # the snapshot predates seq 4: sent before it
+    ],
+)
+async def test_a_gap_in_seq_is_answered_with_a_fresh_snapshot_and_no_duplicates(
+    asgi_app: Any, make_stream: Any, user: User, saved_seq: int, after_snapshot: list[int]
+) -> None:
+    """DESIGN's headline guarantee: when the channel layer drops messages (seq 1, 2,
+    then 4), the client gets a fresh snapshot, and never an event twice."""
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    from reports.domain.events import stream_group
+    from reports.models import StreamingJob
+
+    stream = await database_sync_to_async(make_stream)()
+    stream_id = str(stream.pk)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator, connected, _ = await connect(
+        asgi_app, f"/ws/streams/{stream_id}/", ORIGIN, cookie
+    )
+    try:
+        assert connected
+        first = await communicator.receive_json_from(timeout=5)
+        assert (first["type"], first["seq"]) == ("snapshot", 0)
+        layer = get_channel_layer()
+        assert isinstance(layer, InMemoryChannelLayer)
+        [channel] = layer.groups[stream_group(stream_id)]  # this socket's channel
+
+        async def deliver(seq: int) -> None:
+            event = {"type": "stream.progress", "stream_id": stream_id, "seq": seq}
+            await layer.send(channel, {"type": "stream.event", "event": event})
+
+        async def received() -> dict[str, Any]:
+            message: dict[str, Any] = await communicator.receive_json_from(timeout=5)
+            return message
+
+        for seq in (1, 2):
+            await deliver(seq)
+            assert (await received())["seq"] == seq
+
+        # Seq 3 was dropped; the stream in the database has moved on to saved_seq.
+        await database_sync_to_async(
+            StreamingJob.objects.filter(pk=stream.pk).update
+        )(seq=saved_seq)
+        for seq in (4, 2, 4, 5):  # the gap, then late duplicates, then the next event
+            await deliver(seq)
+        messages = [await received() for _ in range(2 + len(after_snapshot))]
+    finally:
+        await communicator.disconnect()
+
+    snapshot, *rest = messages
+    assert snapshot["type"] == "snapshot" and snapshot["seq"] == saved_seq
+    assert snapshot["stream"]["stream_id"] == stream_id
+    assert [(m["type"], m["seq"]) for m in rest] == [
+        ("stream.progress", seq) for seq in [*after_snapshot, 5]
+    ]

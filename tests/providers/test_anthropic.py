@@ -39,9 +39,11 @@ def server(settings: Any) -> Iterator[AnthropicServer]:
     settings.LLM_MODEL = "claude-test"
     settings.LLM_PRICING = {**settings.LLM_PRICING, "claude-test": (Decimal("3"), Decimal("15"))}
     reset_cache()
-    yield server
-    server.stop()
-    reset_cache()
+    try:
+        yield server
+    finally:
+        server.stop()
+        reset_cache()
 
 
 def attempts(stream: StreamingJob, key: str) -> list[StageAttempt]:

@@ -19,10 +19,11 @@ from django.test import Client
 from reports.client_report.pipeline import PIPELINE
 from reports.events.eventlog import MemoryEventLog, event_log
 from reports.models import AttemptStatus, StageAttempt, StageStatus, StreamingJob, StreamStatus
-from reports.providers.registry import reset_cache
+from reports.providers.registry import get_provider, reset_cache
+from reports.runtime.checks import check_llm_provider
 from reports.runtime.engine import run_stream
 from reports.streams.services import cancel_job
-from tests.conftest import wait_for
+from tests.conftest import RecordedWait, wait_for
 from tests.providers.llm_servers import OpenAIServer, Reply, answer_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,9 +42,11 @@ def server(settings: Any) -> Iterator[OpenAIServer]:
     settings.LLM_MODEL = "test-model"
     settings.LLM_PRICING = {**settings.LLM_PRICING, "test-model": (Decimal("2"), Decimal("10"))}
     reset_cache()
-    yield server
-    server.stop()
-    reset_cache()
+    try:
+        yield server
+    finally:
+        server.stop()
+        reset_cache()
 
 
 def logged_events(stream: StreamingJob) -> list[dict[str, Any]]:
@@ -80,15 +83,17 @@ def test_text_and_usage_arrive(make_stream: Any, server: OpenAIServer) -> None:
     assert all(a.usage_known for a in StageAttempt.objects.filter(stage__stream=stream))
 
 
-def test_rate_limit_waits_for_retry_after(make_stream: Any, server: OpenAIServer) -> None:
+def test_rate_limit_waits_for_retry_after(
+    make_stream: Any, server: OpenAIServer, recorded_waits: list[RecordedWait]
+) -> None:
     server.plan.append(Reply("status", 429, {"Retry-After": "1"},
                              '{"error": {"message": "Rate limit reached"}}'))
     stream = make_stream()
-    started = time.monotonic()
 
     assert run_stream(stream.pk) == StreamStatus.COMPLETED
 
-    assert time.monotonic() - started >= 1.0
+    [flag] = recorded_waits
+    assert flag.timeouts == [1.0]  # the header's wait, asked of the runner's cancel flag
     first, second = attempts(stream, "brief")
     assert (first.status, first.error_kind) == (AttemptStatus.FAILED, "rate_limited")
     assert second.status == AttemptStatus.SUCCEEDED
@@ -222,18 +227,18 @@ def test_missing_key_is_a_check_error_and_a_message_on_the_card(
     assert stream.error_kind == "config"
     assert "OPENAI_API_KEY is not set" in stream.error
     assert "administrator" in stream.error and "Traceback" not in stream.error
-    reset_cache()
 
 
 def test_no_key_is_fine_for_a_local_server(settings: Any) -> None:
     settings.LLM_PROVIDER = "openai"
     settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = "http://localhost:11434/v1"
-    reset_cache()
-    try:
-        call_command("check")  # Ollama needs no key
-    finally:
-        reset_cache()
+    reset_cache()  # (the autouse fixture resets it again afterwards, pass or fail)
+
+    provider = get_provider()  # Ollama needs no key
+    assert provider.configuration_errors() == []
+    assert check_llm_provider() == []
+    call_command("check")  # raises SystemCheckError on any error
 
 
 def test_unknown_provider_is_a_check_error_and_a_message_on_the_card(
@@ -250,4 +255,3 @@ def test_unknown_provider_is_a_check_error_and_a_message_on_the_card(
     stream.refresh_from_db()
     assert stream.error_kind == "config"
     assert "Unknown LLM_PROVIDER 'gpt-please'" in stream.error
-    reset_cache()

@@ -41,9 +41,11 @@ def server(settings: Any) -> Iterator[OpenAIServer]:
         "cheap-model": (Decimal("1"), Decimal("2")),
     }
     reset_cache()
-    yield server
-    server.stop()
-    reset_cache()
+    try:
+        yield server
+    finally:
+        server.stop()
+        reset_cache()
 
 
 def test_price_lookup_and_cost() -> None:

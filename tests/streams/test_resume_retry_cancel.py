@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -234,17 +233,17 @@ def test_stage_retry_is_refused_while_running_or_for_unknown_stages(
 # --- cancel -------------------------------------------------------------------------
 
 
-def test_cancel_closes_the_model_stream_within_two_seconds_and_keeps_partial_text(
+def test_cancel_closes_the_model_stream_at_once_and_keeps_partial_text(
     make_stream: Any, fake_provider: FakeProvider, user: User
 ) -> None:
     stream, live, thread, result = start_slow_stage(make_stream, fake_provider, "context")
 
-    started = time.monotonic()
     services.cancel_job(stream_id=stream.pk, user=user)
-    assert live.closed.wait(2.0), "the provider's stream was not closed"
-    thread.join(2.0)
-    elapsed = time.monotonic() - started
-    assert not thread.is_alive() and elapsed < 2.0
+    # The runner is in this process: cancel_job closed its model stream itself, before
+    # returning, not a heartbeat later.
+    assert live.closed.is_set(), "cancel_job returned with the provider's stream open"
+    thread.join(10)
+    assert not thread.is_alive()
     assert result == [StreamStatus.CANCELLED]
 
     sent_at_close = len(live.sent)
@@ -273,13 +272,22 @@ def test_cancel_from_another_process_is_noticed_by_the_heartbeat(
 ) -> None:
     settings.LEASE_HEARTBEAT_SECONDS = 1.0  # the default: cancel must still land in 2 s
     stream, live, thread, result = start_slow_stage(make_stream, fake_provider, "brief")
+    closed_by: list[str] = []
+    close = live.close
 
-    started = time.monotonic()
+    def recorded_close() -> None:
+        closed_by.append(threading.current_thread().name)
+        close()
+
+    live.close = recorded_close  # type: ignore[method-assign]
+
     # What cancel_job does in a web process that does not run the stream.
     StreamingJob.objects.filter(pk=stream.pk).update(cancel_requested=True, cancel_reason="user")
-    assert live.closed.wait(2.0)
-    thread.join(2.0)
-    assert time.monotonic() - started < 2.0
+    assert live.closed.wait(10)
+    thread.join(10)
+    assert not thread.is_alive()
+    # The lease keeper's heartbeat read the flag and closed the model's stream.
+    assert closed_by and closed_by[0] == "lease-keeper"
     assert result == [StreamStatus.CANCELLED]
     assert statuses(stream)["brief"] == StageStatus.CANCELLED
 
@@ -293,11 +301,11 @@ def test_cancel_during_a_retry_wait_stops_at_once(
     thread, result = in_thread(lambda: run_stream(stream.pk))
     wait_for(lambda: StageAttempt.objects.filter(stage__stream=stream, status="failed").exists())
 
-    started = time.monotonic()
     services.cancel_job(stream_id=stream.pk, user=user)
-    thread.join(2.0)
+    # Retry-After asked for 60 s: only an interrupted wait ends within the deadline.
+    thread.join(10)
 
-    assert time.monotonic() - started < 2.0 and result == [StreamStatus.CANCELLED]
+    assert not thread.is_alive() and result == [StreamStatus.CANCELLED]
     assert len(fake_provider.calls_for("brief")) == 1  # the retry never happened
     assert statuses(stream)["brief"] == StageStatus.CANCELLED
 
