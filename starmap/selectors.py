@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
 from reports.models import BaseJob, Report
-from reports.streams import selectors
 from reports.web.cards import JobCard, job_cards
 from starmap.models import OrganisationSize, StarmapJob
 
@@ -37,11 +36,6 @@ def cards_for(
     if jobs is None:
         jobs = list(StarmapJob.objects.filter(owner_id=user.pk).order_by("-created_at")[:MAX_CARDS])
     return job_cards(jobs, subtitle=subtitle, generate_url=generate_url)
-
-
-def job_for_user(job_id: Any, user: AbstractBaseUser | AnonymousUser) -> StarmapJob | None:
-    """The starmap if it exists and the user owns it (or is staff), else None."""
-    return selectors.job_for_user(StarmapJob, job_id, user)
 
 
 def versions(job: StarmapJob) -> list[Report]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,6 +14,7 @@ from django_htmx.middleware import HtmxDetails
 from reports.streams import services
 from reports.streams.services import ServiceError
 from reports.web.cards import live_stream_ids
+from reports.web.jobs import generate, job_or_404
 from starmap import selectors
 from starmap.forms import StarmapJobForm
 from starmap.models import StarmapJob
@@ -56,7 +57,7 @@ def job_create(request: HtmxHttpRequest) -> HttpResponse:
             return reswap(retarget(response, "#starmap-form"), "outerHTML")
         return render(request, "starmap/job_form.html", {"form": form})
     if "generate" in request.POST:
-        _generate(request, job)
+        generate(request, job)
     if not request.htmx:
         messages.success(request, f"Starmap \"{job.title}\" created.")
         return redirect("starmap:job_list")
@@ -76,20 +77,6 @@ def _create(request: HttpRequest, form: StarmapJobForm) -> StarmapJob | None:
     return job
 
 
-def _job(request: HttpRequest, job_id: str) -> StarmapJob:
-    job = selectors.job_for_user(job_id, request.user)
-    if job is None:
-        raise Http404("No such starmap.")
-    return job
-
-
-def _generate(request: HttpRequest, job: StarmapJob) -> None:
-    try:
-        services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-
-
 def _render_card(request: HttpRequest, job: StarmapJob) -> str:
     card = selectors.cards_for(request.user, jobs=[job])[0]
     return render_to_string(CARD_TEMPLATE, {"card": card}, request)
@@ -99,7 +86,7 @@ def _render_card(request: HttpRequest, job: StarmapJob) -> str:
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     """One starmap: its brief, the latest run in detail, and every version made."""
-    job = _job(request, job_id)
+    job = job_or_404(request, StarmapJob, job_id)
     context = {
         "job": job,
         "stream": job.latest_stream(),
@@ -113,8 +100,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 @login_required
 def job_generate(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
     """Generate (or regenerate: earlier versions stay) and show the card or the page."""
-    job = _job(request, job_id)
-    _generate(request, job)
+    job = job_or_404(request, StarmapJob, job_id)
+    generate(request, job)
     if request.htmx:
         return HttpResponse(_render_card(request, job))
     return redirect(job)

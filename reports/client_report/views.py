@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,9 +15,9 @@ from reports.client_report.pipeline import PIPELINE
 from reports.live.fragments import progress_context
 from reports.models import BaseJob, Report, ReportJob
 from reports.streams import services
-from reports.streams.selectors import job_for_user
 from reports.streams.services import ServiceError
 from reports.web.cards import JobCard, job_cards, live_stream_ids
+from reports.web.jobs import generate, job_or_404
 
 CARD_TEMPLATE = "reports/_card.html"
 
@@ -38,20 +37,6 @@ def _cards(jobs: list[ReportJob]) -> list[JobCard]:
 
     return job_cards(jobs, subtitle=lambda job: str(getattr(job, "client", "")),
                      generate_url=generate_url)
-
-
-def _job(request: HttpRequest, job_id: str) -> ReportJob:
-    job = job_for_user(ReportJob, job_id, request.user)
-    if job is None:
-        raise Http404("No such report job.")
-    return job
-
-
-def _generate(request: HttpRequest, job: ReportJob) -> None:
-    try:
-        services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
 
 
 @require_GET
@@ -80,7 +65,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
         else:
             assert isinstance(job, ReportJob)
             if "generate" in request.POST:
-                _generate(request, job)
+                generate(request, job)
             return redirect(job)
     return render(request, "client_report/job_form.html", {"form": form})
 
@@ -88,7 +73,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
-    job = _job(request, job_id)
+    job = job_or_404(request, ReportJob, job_id)
     reports = Report.objects.filter(job_type=job.job_type, job_id=job.pk).order_by("-created_at")
     context = {"job": job, "stream": job.latest_stream(), "reports": reports}
     return render(request, "client_report/job_detail.html", context)
@@ -98,8 +83,8 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 @login_required
 def job_generate(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
     """Generate (or regenerate: earlier documents stay) and show the card or the page."""
-    job = _job(request, job_id)
-    _generate(request, job)
+    job = job_or_404(request, ReportJob, job_id)
+    generate(request, job)
     if request.htmx and request.htmx.target == f"card-{job.pk}":
         return render(request, CARD_TEMPLATE, {"card": _cards([job])[0]})
     if request.htmx:

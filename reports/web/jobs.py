@@ -1,0 +1,31 @@
+"""What every job type's pages share: finding the user's job and starting a run."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest
+
+from reports.models import BaseJob
+from reports.streams import services
+from reports.streams.selectors import job_for_user
+from reports.streams.services import ServiceError
+
+Job = TypeVar("Job", bound=BaseJob)
+
+
+def job_or_404(request: HttpRequest, job_model: type[Job], job_id: str) -> Job:
+    """The user's job (or any job, for staff); 404 for everyone else."""
+    job = job_for_user(job_model, job_id, request.user)
+    if job is None:
+        raise Http404(f"No such {job_model._meta.verbose_name}.")
+    return job
+
+
+def generate(request: HttpRequest, job: BaseJob) -> None:
+    """Start (or regenerate) the job; a refusal becomes a message on the next page."""
+    try:
+        services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
