@@ -46,7 +46,8 @@ def make_event(
     **fields: Any,
 ) -> dict[str, Any]:
     """One event as clients receive it: ``type``, ``seq``, ``stream_id``, ``stage``, fields."""
-    event: dict[str, Any] = {"type": event_type, "seq": seq, "stream_id": str(stream_id)}
+    # The plain string goes on the wire: clients, msgpack and json see a str, not an enum.
+    event: dict[str, Any] = {"type": event_type.value, "seq": seq, "stream_id": str(stream_id)}
     if stage is not None:
         event["stage"] = stage
     event.update(fields)
@@ -59,4 +60,5 @@ def envelope(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_final(event: dict[str, Any]) -> bool:
+    """Whether the stream publishes nothing after this event (until resumed)."""
     return event.get("type") in FINAL_EVENTS
