@@ -8,6 +8,7 @@ Backends are imported by path, so nothing below the runners imports them.
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import uuid
@@ -21,17 +22,17 @@ from reports.runtime.leases import keeper
 logger = logging.getLogger(__name__)
 
 
-class RunnerBackend:
+class RunnerBackend(abc.ABC):
     """Hands streams to whatever executes them."""
 
     # This process executes the streams it enqueues (so it also recovers them).
     runs_in_process: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def enqueue(self, stream_id: uuid.UUID | str) -> None:
         """Run the stream soon (called after the transaction that made it due commits)."""
-        raise NotImplementedError
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027  (optional hook: most backends need nothing)
         """The process is serving: start whatever the backend needs (its sweeper)."""
 
 
