@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-distributed install install-test lint test test-fast test-browser browser-deps migrate bench clean
+.PHONY: run run-distributed install install-test lint test test-fast test-postgres test-browser browser-deps migrate bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -56,8 +56,14 @@ test-fast: install-test
 test-browser: install-test browser-deps
 	$(VENV)/bin/pytest -q -m browser
 
+# Bad input and fuzzing again on PostgreSQL, which refuses what SQLite lets by (NUL).
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+test-postgres: install-test
+	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -q -m postgres
+
 test: install-test lint browser-deps
 	$(VENV)/bin/pytest -q
+	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -q -m postgres
 	$(VENV)/bin/pytest -q -m browser
 
 bench: install-test

@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "channels",
+    # Serves Swagger UI for /api/docs from our own static files, not a CDN.
+    "ninja",
+    "axes",
     "django_htmx",
     "template_partials",
     "reports",
@@ -61,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body, the session cookie or the URL (README, "Security").
+    "reports.web.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,7 +73,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "reports.web.middleware.PrivatePagesMiddleware",
+    # Last: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reportsite.urls"
@@ -123,6 +132,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
         "timeout": env_float("DB_POOL_TIMEOUT_SECONDS", 30.0),
     }
+    # One test database per test run, so runs sharing a server never meet.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_reportsite_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -152,13 +163,68 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# --- Security (README, "Security") ------------------------------------------------
+# HTTPS=true: the site is served behind TLS. The one production switch: HSTS, the
+# redirect to https and cookies sent only over it (the proxy sets X-Forwarded-Proto).
+HTTPS = env_bool("HTTPS", default=False)
+SESSION_COOKIE_SECURE = HTTPS or env_bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+# The health check answers load balancers over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy (django-csp): everything from this origin, no inline script,
+# nothing from anywhere else. Progress bars set their width in a style attribute.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Login throttling (django-axes): 5 wrong passwords for one username from one address
+# lock that pair out for 15 minutes; the attempts are rows, shared by every process.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = env_float("LOGIN_COOLOFF_MINUTES", 15.0) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
 # --- Live updates and runners ---------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# The cache holds per-user counters (rate limits): shared through Redis when there is
+# one, per process otherwise (the embedded default is one process).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -300,6 +366,14 @@ LLM_PRICING: dict[str, tuple[Decimal, Decimal]] = {
 # Budget per stream in USD (empty: none); a job may override it.
 STREAM_BUDGET_USD = os.environ.get("STREAM_BUDGET_USD", "")
 
+# --- Limits and fair sharing (README, "Security"; 0 turns a limit off) ---------------
+# New streams one user may start per minute; over it the API answers 429.
+STREAMS_PER_USER_PER_MINUTE = int(os.environ.get("STREAMS_PER_USER_PER_MINUTE", "20"))
+# Streams of one user that run at once; more wait their turn (queue_position).
+MAX_ACTIVE_STREAMS_PER_USER = int(os.environ.get("MAX_ACTIVE_STREAMS_PER_USER", "3"))
+# Snapshot requests one socket may send per minute.
+SNAPSHOT_REQUESTS_PER_MINUTE = int(os.environ.get("SNAPSHOT_REQUESTS_PER_MINUTE", "30"))
+
 # --- Input limits (documented in the README) -------------------------------------
 JOB_TITLE_MAX_LENGTH = 200
 JOB_FIELD_MAX_LENGTH = 4000
@@ -316,5 +390,6 @@ LOGGING = {
         "openai": {"level": "WARNING"},
         "anthropic": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from reports.pipelines.base import OutputInvalid, Pipeline, StageSpec, parse_json_list
+from reports.pipelines.inputs import optional_text, required_text
 from reports.pipelines.registry import register as register_pipeline
 from starmap import assembly, drafts
 from starmap.models import (
@@ -36,8 +37,28 @@ BLOOM_LEVELS = {"remember", "understand", "apply", "analyse", "analyze", "evalua
                 "value"}
 OBJECTIVE_KEYS = ("id", "audience", "objective", "measure")
 MAX_OBJECTIVES = 12
-# "$50,000", "50 000 €", "EUR 12000.50": people type amounts in many ways.
-_AMOUNT_NOISE = re.compile(r"[\s,_'$€£]|\b(USD|EUR|GBP|CHF|CAD|AUD)\b", re.IGNORECASE)
+# "$50,000", "50 000 €", "EUR 12000.50": people type amounts in many ways. A currency
+# (code or sign) may come before or after; thousands may be grouped by one separator.
+_CODE = r"(?:USD|EUR|GBP|CHF|CAD|AUD)"
+_AMOUNT = re.compile(
+    rf"{_CODE}?\s*[$€£]?\s*(?P<number>.*?)\s*[$€£]?\s*{_CODE}?", re.IGNORECASE
+)
+_NUMBER = re.compile(
+    r"-?\d+(?:\.\d+)?|-?\d{1,3}(?P<sep>[,'_ \u00a0])\d{3}(?:(?P=sep)\d{3})*(?:\.\d+)?"
+)
+# What GET /api/pipelines/ publishes: a number in cents. Texts as people type them are
+# read too (the form sends them), but a client building from the schema sends numbers.
+BUDGET_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": float(BUDGET_MAX),
+         "multipleOf": 0.01},
+        {"type": "null"},
+    ],
+    "default": None,
+    "title": "Budget",
+    "description": 'A positive amount with at most 2 decimals; "50,000", "$50,000" and '
+    '"EUR 12000.50" are read too.',
+}
 AMOUNT_INVALID = "Enter an amount, e.g. 50,000."
 
 
@@ -47,24 +68,20 @@ class StarmapInput(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    title: str = Field(min_length=1, max_length=settings.JOB_TITLE_MAX_LENGTH)
-    organisation: str = Field(min_length=1, max_length=ORGANISATION_MAX)
-    industry: str = Field(min_length=1, max_length=INDUSTRY_MAX)
+    title: Annotated[str, required_text(settings.JOB_TITLE_MAX_LENGTH)]
+    organisation: Annotated[str, required_text(ORGANISATION_MAX)]
+    industry: Annotated[str, required_text(INDUSTRY_MAX)]
     size: OrganisationSize
-    roles_audiences: str = Field(min_length=1, max_length=ROLES_MAX)
-    business_goals: str = Field(min_length=1, max_length=LIMIT)
-    performance_gaps: str = Field(min_length=1, max_length=LIMIT)
-    timeline: str = Field(min_length=1, max_length=TIMELINE_MAX)
-    budget: Decimal | None = Field(
-        default=None,
-        gt=0,
-        le=BUDGET_MAX,
-        decimal_places=2,
-        description='A positive amount; "50,000", "$50,000" and "EUR 12000.50" are read too.',
+    roles_audiences: Annotated[str, required_text(ROLES_MAX)]
+    business_goals: Annotated[str, required_text(LIMIT)]
+    performance_gaps: Annotated[str, required_text(LIMIT)]
+    timeline: Annotated[str, required_text(TIMELINE_MAX)]
+    budget: Annotated[Decimal | None, WithJsonSchema(BUDGET_SCHEMA)] = Field(
+        default=None, gt=0, le=BUDGET_MAX, decimal_places=2
     )
     currency: Currency = Currency.USD
-    constraints: str = Field(default="", max_length=LIMIT)
-    delivery_preferences: str = Field(default="", max_length=DELIVERY_MAX)
+    constraints: Annotated[str, optional_text(LIMIT)] = ""
+    delivery_preferences: Annotated[str, optional_text(DELIVERY_MAX)] = ""
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -81,11 +98,7 @@ def parse_amount(value: Any) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise PydanticCustomError("amount_invalid", AMOUNT_INVALID)
-    try:
-        # str() first: a float's shortest repr, not its binary expansion.
-        amount = Decimal(_AMOUNT_NOISE.sub("", value) if isinstance(value, str) else str(value))
-    except InvalidOperation:
-        raise PydanticCustomError("amount_invalid", AMOUNT_INVALID) from None
+    amount = _read_text(value) if isinstance(value, str) else _read_number(value)
     if not amount.is_finite():
         raise PydanticCustomError("amount_invalid", AMOUNT_INVALID)
     if amount <= 0:
@@ -99,6 +112,29 @@ def parse_amount(value: Any) -> Decimal | None:
         raise PydanticCustomError(
             "amount_decimals", "Ensure that there are no more than 2 decimal places."
         )
+    return amount
+
+
+def _read_text(value: str) -> Decimal:
+    match = _AMOUNT.fullmatch(value.strip())
+    number = match and _NUMBER.fullmatch(match["number"])
+    if not number:
+        raise PydanticCustomError("amount_invalid", AMOUNT_INVALID)
+    digits = number[0].replace(number["sep"], "") if number["sep"] else number[0]
+    return Decimal(digits)
+
+
+def _read_number(value: int | float | Decimal) -> Decimal:
+    try:
+        # str() first: a float's shortest repr, not its binary expansion.
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise PydanticCustomError("amount_invalid", AMOUNT_INVALID) from None
+    if isinstance(value, float) and amount.is_finite():
+        # 0.07 * 3 is 0.21000000000000002: a float that is cents up to its own error.
+        cents = amount.quantize(Decimal("0.01"))
+        if abs(cents - amount) < Decimal("1e-9") * max(Decimal(1), abs(amount)):
+            amount = cents
     return amount
 
 

@@ -33,6 +33,9 @@ REPORT_INPUT = {
 def _manual_runner(settings: Any) -> None:
     """Tests run streams themselves (engine.run_stream) unless they say otherwise."""
     settings.STREAM_RUNNER = "manual"
+    # Tests start many streams at once; the limits have tests of their own.
+    settings.STREAMS_PER_USER_PER_MINUTE = 0
+    settings.MAX_ACTIVE_STREAMS_PER_USER = 0
     settings.LLM_BACKOFF_BASE_SECONDS = 0.01
     settings.LLM_BACKOFF_MAX_SECONDS = 0.05
     settings.LEASE_HEARTBEAT_SECONDS = 0.2

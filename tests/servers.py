@@ -13,8 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+PASSWORD = "a-long-passphrase-42"
 
 
 def free_port() -> int:
@@ -109,3 +113,18 @@ def embedded_server(**extra: str) -> Iterator[ServerProcess]:
             yield server
         finally:
             server.stop()
+
+
+def sign_up(page: Any, base_url: str, username: str, password: str = PASSWORD) -> None:
+    """Create an account in the browser and log in with it (sign-up does not log in:
+    it answers a taken username exactly like a free one)."""
+    page.goto(base_url + "/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", password)
+    page.fill("#id_password2", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/accounts/login/**")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/" not in url)

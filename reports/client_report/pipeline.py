@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from reports.client_report import drafts
 from reports.models import ReportJob
 from reports.pipelines.base import Pipeline, StageSpec, parse_json_list, parse_json_object
+from reports.pipelines.inputs import optional_text, required_text
 from reports.pipelines.registry import register as register_pipeline
 
 LIMIT = settings.JOB_FIELD_MAX_LENGTH
@@ -24,12 +25,12 @@ class ReportInput(BaseModel):
     # Stripped first, so a blank title is refused here as it is by the form.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    title: str = Field(min_length=1, max_length=settings.JOB_TITLE_MAX_LENGTH)
-    client: str = Field(min_length=1, max_length=200)
-    objective: str = Field(min_length=1, max_length=LIMIT)
-    audience: str = Field(default="", max_length=300)
-    context_notes: str = Field(default="", max_length=LIMIT)
-    constraints: str = Field(default="", max_length=LIMIT)
+    title: Annotated[str, required_text(settings.JOB_TITLE_MAX_LENGTH)]
+    client: Annotated[str, required_text(200)]
+    objective: Annotated[str, required_text(LIMIT)]
+    audience: Annotated[str, optional_text(300)] = ""
+    context_notes: Annotated[str, optional_text(LIMIT)] = ""
+    constraints: Annotated[str, optional_text(LIMIT)] = ""
 
 
 def parse_brief(text: str) -> dict[str, Any]:

@@ -31,8 +31,9 @@ from typing import Any
 import redis
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from django.db import transaction
 
-from reports.domain.events import stream_group
+from reports.domain.events import envelope, stream_group
 from reports.events import eventlog
 from reports.events.channel_layer import BatchedRedisChannelLayer, ScriptCall
 
@@ -268,3 +269,10 @@ class Publisher:
 
 
 publisher = Publisher()
+
+
+def publish_on_commit(stream_id: Any, event: dict[str, Any]) -> None:
+    """Publish an event from outside a runner (only when no runner holds the stream),
+    once the transaction that changed the stream commits."""
+    event = {**event, "stream_id": str(stream_id)}
+    transaction.on_commit(lambda: publisher.publish(stream_id, envelope(event)))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -29,6 +31,7 @@ from reports.domain.events import (
 from reports.events.publisher import publisher
 from reports.live import fragments as live
 from reports.live.deltas import follow_text
+from reports.live.frames import BadFrame, RequestBudget, decode_frame
 from reports.models import ACTIVE_STATUSES, Stage, StageStatus, StreamingJob
 from reports.streams.selectors import parse_uuid, stream_snapshot
 
@@ -60,6 +63,7 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
     async def connect(self) -> None:
         self.watches: dict[str, Watch] = {}
         self.lock = asyncio.Lock()
+        self.snapshot_budget = RequestBudget(config().snapshot_requests_per_minute, 60.0)
         publisher.bind_server_loop(asyncio.get_running_loop())
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -93,6 +97,38 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             await self.stream_event(message)
         else:
             await super().dispatch(message)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """A client's frame; one that cannot be read is answered, never raised."""
+        try:
+            content = decode_frame(text_data, bytes_data)
+        except BadFrame as exc:
+            await self.refuse_frame("bad_frame", str(exc))
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        # The browser may leave between our check and our send: nothing to tell it then.
+        with contextlib.suppress(Disconnected):
+            await super().send(text_data, bytes_data, close)
+
+    async def refuse_frame(self, code: str, message: str, **extra: Any) -> None:
+        """Tell the client its frame was not acted on (the HTML socket stays quiet)."""
+
+    async def resync_all(self) -> None:
+        """A client asked for fresh snapshots: granted within its budget."""
+        wait = self.snapshot_budget.take(asyncio.get_running_loop().time())
+        if wait:
+            message = f"Too many snapshot requests; try again in {wait:.0f} s."
+            await self.refuse_frame("rate_limited", message, retry_after=round(wait, 1))
+            return
+        async with self.lock:
+            for stream_id in self.watches:
+                await self.resync(stream_id)
 
     @abc.abstractmethod
     def initial_stream_ids(self) -> list[str] | None:
@@ -222,10 +258,13 @@ class StreamEventsConsumer(StreamWatcherConsumer):
         await self.send_json(event)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == SNAPSHOT:
-            async with self.lock:
-                for stream_id in self.watches:
-                    await self.resync(stream_id)
+        if content.get("type") == SNAPSHOT:
+            await self.resync_all()
+        else:
+            await self.refuse_frame("bad_frame", 'The only request is {"type": "snapshot"}.')
+
+    async def refuse_frame(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_json({"type": "error", "error": code, "message": message, **extra})
 
 
 class LivePageConsumer(StreamWatcherConsumer):
@@ -254,7 +293,7 @@ class LivePageConsumer(StreamWatcherConsumer):
             await self.send(text_data=html)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        stream_id = content.get("subscribe") if isinstance(content, dict) else None
+        stream_id = content.get("subscribe")
         if not isinstance(stream_id, str) or len(self.watches) >= MAX_STREAMS_PER_SOCKET:
             return
         if await self.visible_ids([stream_id]):

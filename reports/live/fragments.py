@@ -25,6 +25,7 @@ from django.utils.html import escape
 from reports.domain.events import BOUNDARY_EVENTS, EventType
 from reports.domain.rendering import render_markdown
 from reports.models import Report, Stage, StageStatus, StreamingJob
+from reports.runtime.admission import queue_position
 from reports.streams.eta import Estimate, estimate
 
 
@@ -51,6 +52,7 @@ def progress_context(
         "show_details": show_details,
         "sid": sid(stream.pk),
         "interrupted": stream.is_interrupted(),
+        "queue_position": queue_position(stream),
     }
 
 

@@ -72,7 +72,8 @@ class StreamingJobQuerySet(models.QuerySet["StreamingJob"]):
     def needing_recovery(self, *, now: Any = None, pending_grace: float = 60.0) -> Any:
         """Active streams nobody is running: an expired lease, or never claimed."""
         now = now or timezone.now()
-        return self.active().filter(
+        # A stream waiting for its owner's slot is not lost: admission hands it out.
+        return self.active().filter(waiting_for_slot=False).filter(
             Q(lease_expires_at__lt=now)
             | Q(
                 lease_expires_at__isnull=True,
@@ -115,6 +116,9 @@ class StreamingJob(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Saved but not yet handed to a runner: its owner has no free slot
+    # (MAX_ACTIVE_STREAMS_PER_USER, reports/runtime/admission.py).
+    waiting_for_slot = models.BooleanField(default=False, db_index=True)
     cancel_requested = models.BooleanField(default=False)
     cancel_reason = models.CharField(max_length=32, blank=True)
 

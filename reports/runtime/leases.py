@@ -48,7 +48,9 @@ def claim(stream_id: Any, owner: str) -> bool:
     last ending's error cleared and ``seq`` moved past anything a dead runner sent."""
     now = timezone.now()
     claimed = (
-        StreamingJob.objects.filter(pk=stream_id, status__in=ACTIVE_STATUSES)
+        StreamingJob.objects.filter(
+            pk=stream_id, status__in=ACTIVE_STATUSES, waiting_for_slot=False
+        )
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
         .update(
             lease_owner=owner,

@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reports.models import BaseJob, Report, Stage, StageStatus, StreamingJob, visible_to
+from reports.runtime.admission import queue_position
 from reports.streams.eta import estimate
 from reports.streams.snapshot import StageDetail, StreamSnapshot
 
@@ -19,7 +20,9 @@ def stream_snapshot(stream: StreamingJob, stages: list[Stage] | None = None) -> 
         stages = list(stream.stages.in_order())
     report_id = Report.objects.filter(stream=stream).values_list("pk", flat=True).first()
     timing = estimate(stream, stages)
-    snapshot = StreamSnapshot.of(stream, stages, report_id=report_id, timing=timing)
+    snapshot = StreamSnapshot.of(
+        stream, stages, report_id=report_id, timing=timing, queue_position=queue_position(stream)
+    )
     return snapshot.model_dump(mode="json")
 
 

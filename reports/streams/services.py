@@ -14,8 +14,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import ValidationError as SchemaError
 
-from reports.domain.events import EventType, envelope, make_event
-from reports.events.publisher import publisher
+from reports.domain.events import EventType, make_event
+from reports.events.publisher import publish_on_commit
 from reports.models import (
     ACTIVE_STATUSES,
     BaseJob,
@@ -25,8 +25,9 @@ from reports.models import (
     StreamStatus,
 )
 from reports.pipelines import Pipeline, get_pipeline
+from reports.pipelines.inputs import error_details
 from reports.pipelines.registry import UnknownJobType
-from reports.runtime import runners
+from reports.runtime.admission import admit_waiting
 from reports.runtime.leases import SEQ_GAP_ON_CLAIM, keeper
 from reports.streams.selectors import job_for_user, stream_for_user
 
@@ -77,10 +78,7 @@ def job_create(*, pipeline: Pipeline, user: Any, input_data: Any) -> BaseJob:
     try:
         inputs = pipeline.input_schema.model_validate(input_data)
     except SchemaError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
+        errors = error_details(exc.errors(include_url=False, include_input=False))
         raise InvalidInput("Some inputs are missing or invalid.", details=errors) from None
     return pipeline.job_model._default_manager.create(owner=user, **inputs.model_dump())
 
@@ -113,6 +111,7 @@ def create_streaming_job(
                 title=job.title,
                 input_data=job.input_data(),
                 enqueued_at=timezone.now(),
+                waiting_for_slot=True,
             )
             Stage.objects.bulk_create(
                 Stage(
@@ -130,7 +129,8 @@ def create_streaming_job(
         if active is None:  # it finished in between: extremely unlikely, say so plainly
             raise Conflict("Another generation of this job just finished; try again.") from None
         return active, False
-    transaction.on_commit(lambda: runners.enqueue(stream.pk))
+    admit_waiting(stream.owner_id)
+    stream.refresh_from_db()
     return stream, True
 
 
@@ -164,6 +164,7 @@ def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> Str
                     enqueued_at=now,
                     lease_owner="",
                     lease_expires_at=None,
+                    waiting_for_slot=True,
                 )
             )
             if not changed:
@@ -173,7 +174,7 @@ def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> Str
             )
     except IntegrityError:
         raise Conflict("This job has another active stream; watch that one instead.") from None
-    transaction.on_commit(lambda: runners.enqueue(stream.pk))
+    admit_waiting(stream.owner_id)
     stream.refresh_from_db()
     return stream
 
@@ -248,6 +249,7 @@ def cancel_job(
                 cancel_requested=False,
                 cancel_reason=reason,
                 seq=F("seq") + SEQ_GAP_ON_CLAIM,
+                waiting_for_slot=False,
             )
         )
         if stopped:
@@ -256,7 +258,8 @@ def cancel_job(
             )
     stream.refresh_from_db()
     if stopped:
-        publish_event(
+        admit_waiting(stream.owner_id)
+        publish_on_commit(
             stream.pk,
             make_event(
                 EventType.STREAM_CANCELLED,
@@ -267,9 +270,3 @@ def cancel_job(
             ),
         )
     return stream
-
-
-def publish_event(stream_id: uuid.UUID | str, event: dict[str, Any]) -> None:
-    """Publish an event from outside a runner (only when no runner holds the stream)."""
-    event = {**event, "stream_id": str(stream_id)}
-    transaction.on_commit(lambda: publisher.publish(stream_id, envelope(event)))

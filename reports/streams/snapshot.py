@@ -106,6 +106,8 @@ class StreamSnapshot(BaseModel):
     is_completed: bool
     is_failed: bool
     seq: int
+    # Null unless the stream waits for one of its owner's slots (1 = next).
+    queue_position: int | None = None
     stages: list[StageSnapshot]
 
     @classmethod
@@ -116,6 +118,7 @@ class StreamSnapshot(BaseModel):
         *,
         report_id: Any = None,
         timing: Estimate | None = None,
+        queue_position: int | None = None,
     ) -> StreamSnapshot:
         """The snapshot of ``stream`` from rows already loaded (no query of its own)."""
         slow = timing.slow if timing is not None else frozenset()
@@ -142,5 +145,6 @@ class StreamSnapshot(BaseModel):
             is_completed=stream.is_completed,
             is_failed=stream.is_failed,
             seq=stream.seq,
+            queue_position=queue_position,
             stages=[StageSnapshot.of(stage, slow=stage.key in slow) for stage in stages],
         )

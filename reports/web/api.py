@@ -29,6 +29,7 @@ from reports.streams.selectors import (
 from reports.streams.services import ServiceError
 from reports.streams.snapshot import StageDetail, StreamSnapshot, iso
 from reports.web.auth import BearerToken
+from reports.web.limits import RateLimited, check_creation_rate
 
 api = NinjaAPI(
     title="Reportsite API",
@@ -93,7 +94,10 @@ def error(
 
 @api.exception_handler(ServiceError)
 def on_service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-    return error(request, exc.status, exc.code, exc.message, exc.details)
+    response = error(request, exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(NinjaValidationError)
@@ -156,13 +160,19 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
 
 @api.post(
     "/streams/",
-    response={200: StreamSnapshot, 201: StreamSnapshot, 404: ErrorOut, 422: ErrorOut},
+    response={
+        200: StreamSnapshot, 201: StreamSnapshot, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut
+    },
     tags=["streams"],
 )
 def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, Any]]:
-    """Start generating: 201 and a snapshot, or 200 and the job's active stream."""
+    """Start generating: 201 and a snapshot, or 200 and the job's active stream.
+
+    429 (with ``Retry-After``) past ``STREAMS_PER_USER_PER_MINUTE``; streams beyond
+    ``MAX_ACTIVE_STREAMS_PER_USER`` are accepted and wait (``queue_position``)."""
     if payload.job_id is None and payload.input_data is None:
         raise services.InvalidInput("Give a job_id, or input_data to create a job from.")
+    check_creation_rate(request)
     stream, created = services.create_streaming_job(
         job_id=payload.job_id, user=_user(request), type=payload.type, input_data=payload.input_data
     )

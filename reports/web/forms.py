@@ -14,13 +14,32 @@ from django.contrib.auth.forms import UserCreationForm
 from pydantic import BaseModel
 from pydantic import ValidationError as SchemaError
 from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
+
+from reports.pipelines.inputs import error_message
 
 BLANK_CHOICE = ("", "---------")
 
 
 class SignupForm(UserCreationForm):
-    pass
+    """Sign-up that never tells whether a username exists (README, "Security").
+
+    A taken username passes validation like a free one; ``taken`` says which it was,
+    and the view answers both the same way, creating an account only for a free one.
+    """
+
+    taken = False
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data.get("username") or ""
+        model = self._meta.model
+        self.taken = bool(username) and model._default_manager.filter(
+            username__iexact=username
+        ).exists()
+        return username
+
+    def validate_unique(self) -> None:
+        if not self.taken:
+            super().validate_unique()
 
 
 def _unwrap_optional(annotation: Any) -> Any:
@@ -97,25 +116,6 @@ def schema_field(
     raise TypeError(f"SchemaForm cannot make a form field for {annotation!r}")
 
 
-def _message(error: ErrorDetails) -> str:
-    """A pydantic error in the words Django's own fields use."""
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "missing":
-        return "This field is required."
-    if kind == "string_too_short":
-        return "This field cannot be blank."
-    if kind == "string_too_long":
-        return f"Ensure this value has at most {ctx.get('max_length')} characters."
-    if kind in ("enum", "literal_error"):
-        return "Select a valid choice."
-    if kind == "extra_forbidden":
-        return "Unknown field."
-    message = error["msg"]
-    # A plain ValueError from a validator reads "Value error, ..."; keep only its words.
-    return message.removeprefix("Value error, ")
-
-
 class SchemaForm(forms.Form):
     """A form whose fields come from ``schema`` (a pydantic model) and whose ``clean``
     validates with it: the form can never accept what the API refuses, nor the reverse.
@@ -159,7 +159,7 @@ class SchemaForm(forms.Form):
                 field = str(error["loc"][0]) if error["loc"] else None
                 if field in self.errors:
                     continue
-                self.add_error(field if field in self.fields else None, _message(error))
+                self.add_error(field if field in self.fields else None, error_message(error))
             return self.cleaned_data
         self.cleaned_data = inputs.model_dump()
         return self.cleaned_data

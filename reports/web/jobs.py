@@ -11,6 +11,7 @@ from reports.models import BaseJob
 from reports.streams import services
 from reports.streams.selectors import job_for_user
 from reports.streams.services import ServiceError
+from reports.web.limits import check_creation_rate
 
 Job = TypeVar("Job", bound=BaseJob)
 
@@ -26,6 +27,7 @@ def job_or_404(request: HttpRequest, job_model: type[Job], job_id: str) -> Job:
 def generate(request: HttpRequest, job: BaseJob) -> None:
     """Start (or regenerate) the job; a refusal becomes a message on the next page."""
     try:
+        check_creation_rate(request)
         services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type)
     except ServiceError as exc:
         messages.error(request, exc.message)

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -38,10 +39,14 @@ class AuthedRequest(HttpRequest):
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome! Create your first report below.")
-        return redirect("client_report:job_create")
+        if form.taken:
+            # As much work as creating an account, so the answer takes as long.
+            make_password(form.cleaned_data["password1"])
+        else:
+            form.save()
+        # The same answer either way: whether the username existed is not ours to say.
+        messages.success(request, "Your account is ready. Log in to start your first report.")
+        return redirect(f"{reverse('login')}?next={reverse('client_report:job_create')}")
     return render(request, "registration/signup.html", {"form": form})
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import embedded_server
+from tests.servers import embedded_server, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -15,11 +15,7 @@ pytestmark = pytest.mark.browser
 def test_sign_up_generate_and_watch_a_report_complete_live(browser_page: Any) -> None:
     page = browser_page
     with embedded_server(OFFLINE_TOKENS_PER_SECOND="400") as server:
-        page.goto(server.url + "/accounts/signup/")
-        page.fill("#id_username", "newcomer")
-        page.fill("#id_password1", "a-long-passphrase-42")
-        page.fill("#id_password2", "a-long-passphrase-42")
-        page.click("button[type=submit]")
+        sign_up(page, server.url, "newcomer")
         page.wait_for_url(re.compile(r"/reports/new/$"))
 
         page.fill("#id_title", "Retention plan")

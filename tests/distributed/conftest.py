@@ -302,6 +302,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "LLM_PROVIDER": "offline",
         "OFFLINE_TOKENS_PER_SECOND": "600",
         "OFFLINE_FAULTS": "",
+        # Most tests start many streams at once; test_fair_sharing.py sets its own.
+        "STREAMS_PER_USER_PER_MINUTE": "0",
+        "MAX_ACTIVE_STREAMS_PER_USER": "0",
         "LEASE_TTL_SECONDS": "3",
         "LEASE_HEARTBEAT_SECONDS": "0.5",
         "SWEEP_INTERVAL_SECONDS": "1",

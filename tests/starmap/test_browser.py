@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import embedded_server
+from tests.servers import embedded_server, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -48,11 +48,7 @@ def test_two_cards_generate_at_once_and_complete_live(browser_page: Any) -> None
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     with embedded_server(OFFLINE_TOKENS_PER_SECOND="110") as server:
-        page.goto(server.url + "/accounts/signup/")
-        page.fill("#id_username", "planner")
-        page.fill("#id_password1", "a-long-passphrase-42")
-        page.fill("#id_password2", "a-long-passphrase-42")
-        page.click("button[type=submit]")
+        sign_up(page, server.url, "planner")
         page.goto(server.url + "/starmap/")
         page.evaluate("window.__sameDocument = true")
 

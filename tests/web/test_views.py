@@ -21,19 +21,31 @@ def client_for(user: User) -> Client:
     return client
 
 
-def test_signup_logs_in_and_leads_to_the_new_report_form() -> None:
-    client = Client()
-    response = client.post(
+def signup(username: str, password: str = "a-long-passphrase-42") -> Any:
+    return Client().post(
         "/accounts/signup/",
-        {
-            "username": "newbie",
-            "password1": "a-long-passphrase-42",
-            "password2": "a-long-passphrase-42",
-        },
+        {"username": username, "password1": password, "password2": password},
     )
-    assert response.status_code == 302 and response["Location"] == "/reports/new/"
-    assert client.get("/reports/new/").status_code == 200
+
+
+def test_signup_creates_the_account_and_leads_to_log_in() -> None:
+    response = signup("newbie")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/reports/new/"
     assert User.objects.filter(username="newbie").exists()
+    client = Client()
+    client.post("/accounts/login/", {"username": "newbie", "password": "a-long-passphrase-42"})
+    assert client.get("/reports/new/").status_code == 200
+
+
+def test_signup_does_not_tell_whether_a_username_exists(user: User) -> None:
+    taken, free = signup(user.username), signup("someone-new")
+    assert (taken.status_code, taken["Location"]) == (free.status_code, free["Location"])
+    # Not even in the message the next page shows.
+    assert Client().get(taken["Location"]).content.count(b"already") == 0
+    assert User.objects.filter(username__iexact=user.username).count() == 1
+    # The existing account keeps its password.
+    assert User.objects.get(pk=user.pk).check_password("correct-horse-battery")
 
 
 def test_signup_errors_are_shown_on_the_form() -> None:

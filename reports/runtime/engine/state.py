@@ -6,10 +6,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.db import transaction
+
 from reports.domain.events import EventType, envelope, make_event
 from reports.events.publisher import publisher
 from reports.models import Stage, StageStatus, StreamingJob
 from reports.pipelines import Pipeline
+from reports.runtime.admission import admit_waiting
 from reports.runtime.leases import HeldLease
 
 
@@ -62,6 +65,9 @@ class RunState:
         the lease in the same UPDATE."""
         self.save_seq(self.seq + 1, **fields, lease_owner="", lease_expires_at=None)
         self.ended = True
+        # The slot this stream held is free: offer it to the owner's next stream.
+        owner_id = self.stream.owner_id
+        transaction.on_commit(lambda: admit_waiting(owner_id))
 
     def progress(self) -> int:
         """The stream's progress in percent: the weight of its completed stages."""

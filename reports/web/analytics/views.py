@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -22,6 +23,10 @@ from reports.web.analytics import queries as analytics
 from reports.web.analytics.queries import Period, StageRow
 
 MAX_DAYS = 366
+# Dates far enough apart for any real period, near enough that date arithmetic holds.
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
+DATE_BOUNDS = [MinValueValidator(EARLIEST), MaxValueValidator(LATEST)]
+DATE_ATTRS = {"type": "date", "min": EARLIEST.isoformat(), "max": LATEST.isoformat()}
 DEFAULT_DAYS = 30
 
 
@@ -29,10 +34,10 @@ class AnalyticsForm(forms.Form):
     """Which streams to look at: a job type (or all) and the days they were created."""
 
     type = forms.ChoiceField(required=False, label="Job type")
-    start = forms.DateField(required=False, label="From",
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To",
-                          widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(required=False, label="From", validators=DATE_BOUNDS,
+                            widget=forms.DateInput(attrs=DATE_ATTRS))
+    end = forms.DateField(required=False, label="To", validators=DATE_BOUNDS,
+                          widget=forms.DateInput(attrs=DATE_ATTRS))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
