@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.servers import embedded_server, sign_up
 
@@ -34,7 +35,7 @@ def test_sign_up_generate_and_watch_a_report_complete_live(browser_page: Any) ->
         assert page.url == page_url
         assert page.locator(".summary .badge").inner_text() == "Completed"
         assert page.get_attribute("[role=progressbar]", "aria-valuenow") == "100"
-        page.wait_for_function("document.title.startsWith('✓ Retention plan')", timeout=5_000)
+        expect(page).to_have_title(re.compile(r"^✓ Retention plan"), timeout=5_000)
 
         page.click("text=Open report")
         page.wait_for_url(re.compile(r"/documents/"))

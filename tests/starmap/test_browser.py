@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.servers import embedded_server, sign_up
 
@@ -58,9 +59,8 @@ def test_two_cards_generate_at_once_and_complete_live(browser_page: Any) -> None
             page.click(f"#{card_id} button:has-text('Generate')")
 
         # Both run at the same time, each on its own card...
-        page.wait_for_function(
-            "document.querySelectorAll('.job-card .summary[data-status=running]').length === 2"
-        )
+        # (locator waits: a predicate string is eval, which the strict CSP refuses)
+        expect(page.locator(".job-card .summary[data-status=running]")).to_have_count(2)
         for card_id in (first, second):
             assert page.locator(f"#{card_id} [role=progressbar]").count() == 1
             assert not page.locator(f"#{card_id} .when-idle").is_visible()  # no Generate now
