@@ -17,7 +17,7 @@ PACKAGES = ("reports", "starmap")
 LAYERS = (
     ("reports.domain",),
     ("reports.models",),
-    ("reports.events", "reports.pipelines", "reports.providers"),
+    ("reports.events", "reports.pipelines", "reports.providers", "reports.documents"),
     ("reports.runtime",),
     ("reports.streams",),
     ("reports.live",),

@@ -22,9 +22,10 @@ from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from reports.documents.versions import latest_version
 from reports.domain.events import BOUNDARY_EVENTS, EventType
 from reports.domain.rendering import render_markdown
-from reports.models import Report, Stage, StageStatus, StreamingJob
+from reports.models import Stage, StageStatus, StreamingJob
 from reports.runtime.admission import queue_position
 from reports.streams.eta import Estimate, estimate
 
@@ -42,7 +43,7 @@ def progress_context(
         stages = list(stream.stages.in_order())
     report = getattr(stream, "_report_cache", None)
     if report is None:
-        report = Report.objects.filter(stream=stream).only("pk").first()
+        report = latest_version(stream)
     timing = estimate(stream, stages)  # once per render: it reads the history
     return {
         "stream": stream,

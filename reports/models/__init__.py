@@ -17,6 +17,7 @@ from reports.models.streams import (
     StreamingJob,
     StreamingJobQuerySet,
     StreamStatus,
+    VersionReason,
     is_staff,
     visible_to,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "StreamStatus",
     "StreamingJob",
     "StreamingJobQuerySet",
+    "VersionReason",
     "create_api_token",
     "is_staff",
     "visible_to",

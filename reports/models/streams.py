@@ -121,6 +121,18 @@ class StreamingJob(models.Model):
     waiting_for_slot = models.BooleanField(default=False, db_index=True)
     cancel_requested = models.BooleanField(default=False)
     cancel_reason = models.CharField(max_length=32, blank=True)
+    # Who asked for the latest run (the owner, or staff acting for them).
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    # A fork: a new stream of the same job whose stages before ``fork_stage`` were
+    # copied from ``forked_from``; ``instructions`` go to every stage it runs.
+    forked_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="forks"
+    )
+    fork_stage = models.CharField(max_length=64, blank=True)
+    instructions = models.TextField(blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -232,9 +244,13 @@ class Stage(models.Model):
     model = models.CharField(max_length=120, blank=True)
     tokens_in = models.BigIntegerField(default=0)
     tokens_out = models.BigIntegerField(default=0)
+    # Input tokens the provider served from its prompt cache.
+    tokens_cached = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Copied from the stream this one was forked from: never sent to the model here.
+    reused = models.BooleanField(default=False)
 
     objects = StageQuerySet.as_manager()
 
@@ -292,8 +308,17 @@ class ReportQuerySet(models.QuerySet["Report"]):
         return visible_to(self, user)
 
 
+class VersionReason(models.TextChoices):
+    GENERATE = "generate", "Generated"
+    REGENERATE = "regenerate", "Regenerated"
+    RETRY = "retry", "Stage retried"
+    FORK = "fork", "Forked"
+
+
 class Report(models.Model):
-    """An assembled document. ``stream`` is empty for legacy or imported reports."""
+    """One version of an assembled document; a new row for every completed generation,
+    stage retry and fork, never overwritten. ``stream`` is empty for legacy or imported
+    reports."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -301,11 +326,26 @@ class Report(models.Model):
     )
     job_type = models.CharField(max_length=40)
     job_id = models.UUIDField(null=True, blank=True, db_index=True)
-    stream = models.OneToOneField(
-        StreamingJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="report"
+    stream = models.ForeignKey(
+        StreamingJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="reports"
+    )
+    version = models.PositiveIntegerField(default=1)
+    reason = models.CharField(
+        max_length=16, choices=VersionReason.choices, default=VersionReason.GENERATE
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
     )
     title = models.CharField(max_length=300)
     markdown = models.TextField()
+    # What this version changed: the stages that ran for it, and what they spent.
+    changed_stages = models.JSONField(default=list, blank=True)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    # Per stage, as it stood when this version was made (reports.documents.provenance).
+    provenance = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -313,9 +353,16 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job_type", "job_id", "version"],
+                condition=Q(job_id__isnull=False),
+                name="one_report_per_job_version",
+            )
+        ]
 
     def __str__(self) -> str:
-        return self.title
+        return f"{self.title} (v{self.version})"
 
     def get_absolute_url(self) -> str:
         return reverse("reports:report_detail", args=[self.pk])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from reports.documents.versions import latest_version
 from reports.models import BaseJob, Report, Stage, StageStatus, StreamingJob, visible_to
 from reports.runtime.admission import queue_position
 from reports.streams.eta import estimate
@@ -18,7 +19,8 @@ def stream_snapshot(stream: StreamingJob, stages: list[Stage] | None = None) -> 
     """The full state of a stream, as the API and the WebSocket send it (``StreamSnapshot``)."""
     if stages is None:
         stages = list(stream.stages.in_order())
-    report_id = Report.objects.filter(stream=stream).values_list("pk", flat=True).first()
+    latest = latest_version(stream)
+    report_id = latest.pk if latest is not None else None
     timing = estimate(stream, stages)
     snapshot = StreamSnapshot.of(
         stream, stages, report_id=report_id, timing=timing, queue_position=queue_position(stream)

@@ -143,7 +143,11 @@ class StreamingJobAdmin(admin.ModelAdmin[StreamingJob]):
                 failed_stage=Exists(
                     Stage.objects.filter(stream=OuterRef("pk"), status=StageStatus.FAILED)
                 ),
-                report_pk=Subquery(Report.objects.filter(stream=OuterRef("pk")).values("pk")[:1]),
+                report_pk=Subquery(
+                    Report.objects.filter(stream=OuterRef("pk"))
+                    .order_by("-version")
+                    .values("pk")[:1]
+                ),
             )
         )
 

@@ -187,6 +187,8 @@ def test_stage_retry_reruns_exactly_the_stage_and_its_dependants(
     stream = make_stream()
     assert run_stream(stream.pk) == StreamStatus.COMPLETED
     before = {s.key: s.finished_at for s in Stage.objects.filter(stream=stream)}
+    first = Report.objects.get(stream=stream)
+    first_fields = Report.objects.filter(pk=first.pk).values().get()
     fake_provider.history.clear()
 
     services.retry_stage(stream_id=stream.pk, key=key, user=user)
@@ -198,7 +200,12 @@ def test_stage_retry_reruns_exactly_the_stage_and_its_dependants(
     after = {s.key: s.finished_at for s in Stage.objects.filter(stream=stream)}
     untouched = set(before) - reset
     assert untouched and all(before[k] == after[k] for k in untouched)
-    assert Report.objects.filter(stream=stream).count() == 1  # the report is rebuilt in place
+    # A new version; the first one is left exactly as it was.
+    versions = list(Report.objects.filter(stream=stream).order_by("version"))
+    assert [(v.version, v.reason) for v in versions] == [(1, "generate"), (2, "retry")]
+    assert Report.objects.filter(pk=first.pk).values().get() == first_fields
+    assert set(versions[1].changed_stages) == reset
+    assert versions[1].tokens_out > 0
 
 
 def test_retry_of_a_failed_stage_runs_it_and_everything_after(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from reports.documents.versions import record_version
 from reports.domain.events import EventType
-from reports.models import Report, StreamStatus
+from reports.models import StreamStatus
 from reports.runtime.engine.ledger import Ledger
 from reports.runtime.engine.state import RunState
 
@@ -20,27 +21,19 @@ class Endings:
         self.ledger = ledger
 
     def finish_completed(self) -> str:
-        """Assemble the report from the last stage's output and end the stream."""
+        """Save the last stage's output as the job's next document version; end the stream."""
         state = self.state
         assert state.pipeline is not None
         stream = state.stream
         document = state.stages[state.pipeline.stages[-1].key].output
         now = timezone.now()
-        fields = {
-            "owner_id": stream.owner_id,
-            "job_type": stream.type,
-            "job_id": stream.job_id,
-            "title": stream.title or stream.input_data.get("title", "Report"),
-            "markdown": document,
-        }
         with transaction.atomic():
-            # Only this run writes the stream's report (it holds the lease), so
-            # update-else-create is safe and cheaper than update_or_create's locking.
-            report = Report.objects.filter(stream_id=state.stream_id).first()
-            if report is None:
-                report = Report.objects.create(stream_id=state.stream_id, **fields)
-            else:
-                Report.objects.filter(pk=report.pk).update(**fields, updated_at=now)
+            # A new version every time: a retry or fork never overwrites a document.
+            report = record_version(
+                stream,
+                title=stream.title or stream.input_data.get("title", "Report"),
+                markdown=document,
+            )
             state.save_ending(
                 status=StreamStatus.COMPLETED,
                 progress=100,

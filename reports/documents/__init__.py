@@ -1,0 +1,1 @@
+"""Documents: versions (none is ever overwritten), their provenance, diffs and exports."""
