@@ -6,17 +6,22 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-distributed install install-test lint test test-fast test-postgres test-browser browser-deps migrate bench clean
+.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
 
-install: $(PY)
+install: $(PY) system-deps
 	$(UV) pip install --quiet --python $(PY) -e .
 
-install-test: $(PY)
+install-test: $(PY) system-deps
 	$(UV) pip install --quiet --python $(PY) -e '.[test]'
+
+# PDF exports: WeasyPrint needs pango (installed with apt-get if missing, as Chromium is).
+system-deps:
+	@ldconfig -p | grep -q libpangoft2-1.0 || (apt-get update -qq && \
+		apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null)
 
 migrate: install
 	$(PY) manage.py migrate --noinput

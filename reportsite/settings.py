@@ -391,5 +391,8 @@ LOGGING = {
         "anthropic": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # PDF exports: WeasyPrint narrates every step and every CSS property it skips.
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "WARNING"},
     },
 }

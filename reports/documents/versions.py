@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Max, Q, QuerySet, Sum
+from django.db.models import Max, QuerySet, Sum
 
 from reports.documents.provenance import stages_provenance
 from reports.models import Report, Stage, StageAttempt, StreamingJob, VersionReason
@@ -66,19 +66,17 @@ def latest_version(stream: StreamingJob | Any) -> Report | None:
     return Report.objects.filter(stream=stream).order_by("-version", "-created_at").first()
 
 
-def job_versions(report_or_job: Report | tuple[str, Any], user: Any) -> QuerySet[Report]:
-    """Every version of a job the user may see, newest first; a document made before
-    streaming (no job) is its own only version."""
-    if isinstance(report_or_job, Report) and not report_or_job.job_id:
-        return Report.objects.visible_to(user).filter(pk=report_or_job.pk)
-    job_type, job_id = (
-        (report_or_job.job_type, report_or_job.job_id)
-        if isinstance(report_or_job, Report)
-        else report_or_job
-    )
-    return (
-        Report.objects.visible_to(user)
-        .filter(Q(job_type=job_type) if job_type else Q(), job_id=job_id)
-        .select_related("created_by")
-        .order_by("-version", "-created_at")
-    )
+def job_versions(user: Any, job_id: Any, job_type: str | None = None) -> QuerySet[Report]:
+    """Every version of a job the user may see, newest first."""
+    found = Report.objects.visible_to(user).filter(job_id=job_id)
+    if job_type:
+        found = found.filter(job_type=job_type)
+    return found.select_related("created_by").order_by("-version", "-created_at")
+
+
+def versions_of(report: Report, user: Any) -> QuerySet[Report]:
+    """The versions of the report's job; a document made before streaming (no job) is
+    its own only version."""
+    if not report.job_id:
+        return Report.objects.visible_to(user).filter(pk=report.pk)
+    return job_versions(user, report.job_id, report.job_type)

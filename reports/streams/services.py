@@ -112,6 +112,7 @@ def create_streaming_job(
                 input_data=job.input_data(),
                 enqueued_at=timezone.now(),
                 waiting_for_slot=True,
+                requested_by_id=user.pk,
             )
             Stage.objects.bulk_create(
                 Stage(
@@ -134,14 +135,16 @@ def create_streaming_job(
     return stream, True
 
 
-def _stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
+def owned_stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
     stream = stream_for_user(stream_id, user)
     if stream is None:
         raise NotFound(f"No stream {stream_id}.")
     return stream
 
 
-def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> StreamingJob:
+def _restart(
+    stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...], user: User
+) -> StreamingJob:
     """Put stages matching ``reset`` back to pending and enqueue the stream again."""
     now = timezone.now()
     # A finished stream may still show the lease of the runner that is just letting go
@@ -165,6 +168,7 @@ def _restart(stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...]) -> Str
                     lease_owner="",
                     lease_expires_at=None,
                     waiting_for_slot=True,
+                    requested_by_id=user.pk,
                 )
             )
             if not changed:
@@ -184,20 +188,23 @@ def resume_job(*, stream_id: uuid.UUID | str, user: User) -> StreamingJob:
 
     Completed stages are kept and never sent to the model again.
     """
-    stream = _stream(stream_id, user)
+    stream = owned_stream(stream_id, user)
     if stream.status == StreamStatus.COMPLETED:
         raise Conflict("The stream is already completed.")
     if stream.is_generating and not stream.is_unattended():
         return stream  # already running: resuming is a no-op
     unfinished = ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
     return _restart(
-        stream, unfinished, allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED)
+        stream,
+        unfinished,
+        allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED),
+        user=user,
     )
 
 
 def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> StreamingJob:
     """Run one stage again, and every stage that reads it (now stale); keep the rest."""
-    stream = _stream(stream_id, user)
+    stream = owned_stream(stream_id, user)
     stage = stream.stages.filter(key=key).first()
     if stage is None:
         raise NotFound(f"No stage {key!r} in this stream.")
@@ -221,6 +228,7 @@ def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> Streamin
             StreamStatus.CANCELLED,
             StreamStatus.COMPLETED,
         ),
+        user=user,
     )
 
 
@@ -229,7 +237,7 @@ def cancel_job(
 ) -> StreamingJob:
     """Stop a stream now: its runner closes the model's stream within a heartbeat; a
     stream nobody is running is cancelled on the spot. Partial text is kept."""
-    stream = _stream(stream_id, user)
+    stream = owned_stream(stream_id, user)
     if not stream.is_generating:
         return stream
     StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES).update(

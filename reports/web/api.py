@@ -9,25 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import django_auth
 
-from reports.domain.rendering import render_markdown
-from reports.models import StreamingJob
 from reports.pipelines import all_pipelines
 from reports.streams import services
 from reports.streams.selectors import (
     report_for_user,
     stage_detail,
-    stream_for_user,
     stream_snapshot,
 )
 from reports.streams.services import ServiceError
-from reports.streams.snapshot import StageDetail, StreamSnapshot, iso
+from reports.streams.snapshot import StageDetail, StreamSnapshot
+from reports.web.api_common import ErrorOut, ReportOut, report_out, request_user, stream_or_404
+from reports.web.api_documents import router as documents_router
 from reports.web.auth import BearerToken
 from reports.web.limits import RateLimited, check_creation_rate
 
@@ -65,24 +63,6 @@ class PipelineOut(Schema):
     input_schema: dict[str, Any]
 
 
-class ReportOut(Schema):
-    id: str
-    title: str
-    markdown: str
-    html: str
-    job_type: str
-    job_id: str | None
-    stream_id: str | None
-    created_at: str | None
-    updated_at: str | None
-
-
-class ErrorOut(Schema):
-    error: str
-    message: str
-    details: Any = None
-
-
 def error(
     request: HttpRequest, status: int, code: str, message: str, details: Any = None
 ) -> HttpResponse:
@@ -117,19 +97,6 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error(request, exc.status_code, "error", str(exc))
-
-
-def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
-    """Whoever the authenticator accepted (session user or token owner)."""
-    token_user: AbstractBaseUser | None = getattr(request, "auth", None)
-    return token_user or request.user
-
-
-def _stream(request: HttpRequest, stream_id: str) -> StreamingJob:
-    stream = stream_for_user(stream_id, _user(request))
-    if stream is None:
-        raise services.NotFound(f"No stream {stream_id}.")
-    return stream
 
 
 @api.get("/pipelines/", response=list[PipelineOut], tags=["pipelines"])
@@ -174,7 +141,10 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
         raise services.InvalidInput("Give a job_id, or input_data to create a job from.")
     check_creation_rate(request)
     stream, created = services.create_streaming_job(
-        job_id=payload.job_id, user=_user(request), type=payload.type, input_data=payload.input_data
+        job_id=payload.job_id,
+        user=request_user(request),
+        type=payload.type,
+        input_data=payload.input_data,
     )
     return Status(201 if created else 200, stream_snapshot(stream))
 
@@ -182,7 +152,7 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
 @api.get("/streams/{stream_id}/", response={200: StreamSnapshot, 404: ErrorOut}, tags=["streams"])
 def get_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     """The stream's snapshot."""
-    return stream_snapshot(_stream(request, stream_id))
+    return stream_snapshot(stream_or_404(request, stream_id))
 
 
 @api.get(
@@ -192,7 +162,7 @@ def get_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
 )
 def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
     """One stage in full: its snapshot fields plus ``output`` (text so far) and ``data``."""
-    stage = _stream(request, stream_id).stages.filter(key=key).first()
+    stage = stream_or_404(request, stream_id).stages.filter(key=key).first()
     if stage is None:
         raise services.NotFound(f"No stage {key!r} in this stream.")
     return stage_detail(stage)
@@ -205,7 +175,7 @@ def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
 )
 def resume_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     """Continue from the first unfinished stage; completed stages are kept."""
-    return stream_snapshot(services.resume_job(stream_id=stream_id, user=_user(request)))
+    return stream_snapshot(services.resume_job(stream_id=stream_id, user=request_user(request)))
 
 
 @api.post(
@@ -213,7 +183,7 @@ def resume_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
 )
 def cancel_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
     """Stop now; the running stage keeps its partial text and the stream can be resumed."""
-    return stream_snapshot(services.cancel_job(stream_id=stream_id, user=_user(request)))
+    return stream_snapshot(services.cancel_job(stream_id=stream_id, user=request_user(request)))
 
 
 @api.post(
@@ -223,23 +193,17 @@ def cancel_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
 )
 def retry_stream_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
     """Run one stage again, with the stages that read it; keep the rest."""
-    return stream_snapshot(services.retry_stage(stream_id=stream_id, key=key, user=_user(request)))
+    stream = services.retry_stage(stream_id=stream_id, key=key, user=request_user(request))
+    return stream_snapshot(stream)
 
 
 @api.get("/reports/{report_id}/", response={200: ReportOut, 404: ErrorOut}, tags=["reports"])
 def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
     """An assembled report: Markdown and sanitized HTML."""
-    report = report_for_user(report_id, _user(request))
+    report = report_for_user(report_id, request_user(request))
     if report is None:
         raise services.NotFound(f"No report {report_id}.")
-    return {
-        "id": str(report.pk),
-        "title": report.title,
-        "markdown": report.markdown,
-        "html": str(render_markdown(report.markdown)),
-        "job_type": report.job_type,
-        "job_id": str(report.job_id) if report.job_id else None,
-        "stream_id": str(report.stream_id) if report.stream_id else None,
-        "created_at": iso(report.created_at),
-        "updated_at": iso(report.updated_at),
-    }
+    return report_out(report)
+
+
+api.add_router("", documents_router)

@@ -67,6 +67,15 @@ def reask_request(request: CompletionRequest, reason: str) -> CompletionRequest:
     return replace(request, prompt=f"{request.prompt}\n\n{reask}")
 
 
+def with_instructions(prompt: str, instructions: str) -> str:
+    """The stage's prompt followed by a fork's extra instructions (stable part first)."""
+    if not instructions:
+        return prompt
+    template = _prompts().get_template("instructions.txt")
+    extra = template.render(Context({"instructions": instructions}, autoescape=False)).strip()
+    return f"{prompt}\n\n{extra}"
+
+
 class ModelCall:
     """Runs a stage's model call to its end: as many attempts as the retry policy and
     the re-asks allow, each recorded in the ledger, the stage then ended by ``steps``."""

@@ -17,7 +17,7 @@ from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, Stre
 from reports.pipelines import StageContext, StageSpec, get_pipeline
 from reports.pipelines.registry import UnknownJobType
 from reports.providers import CompletionRequest, ProviderError, get_provider
-from reports.runtime.engine.attempt import ModelCall
+from reports.runtime.engine.attempt import ModelCall, with_instructions
 from reports.runtime.engine.db import release_db_connection
 from reports.runtime.engine.endings import Endings
 from reports.runtime.engine.ledger import Ledger
@@ -213,7 +213,9 @@ class StreamRun:
             request = CompletionRequest(
                 model=model,
                 system=pipeline.render(pipeline.system_prompt, context),
-                prompt=pipeline.render(spec.prompt, context),
+                prompt=with_instructions(
+                    pipeline.render(spec.prompt, context), stream.instructions
+                ),
                 max_tokens=spec.max_tokens,
                 json_output=spec.json_output,
                 job_type=stream.type,

@@ -1,0 +1,161 @@
+"""Exports of a document version or of an unfinished stream: Markdown, one
+self-contained HTML file, PDF (WeasyPrint) and DOCX (python-docx), each ending with
+its provenance."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from reports.documents.docx import markdown_to_docx
+from reports.documents.provenance import is_missing, report_provenance, stages_provenance
+from reports.domain.rendering import render_markdown
+from reports.models import Report, StageStatus, StreamingJob
+
+FORMATS = {
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+@dataclass(frozen=True)
+class Document:
+    """What every export format writes: the text, then where it came from."""
+
+    title: str
+    markdown: str
+    stages: list[dict[str, Any]]
+    stream_id: str | None
+    version: int | None
+    made_at: datetime
+    status: str  # "completed", or the unfinished stream's status
+
+    def provenance_lines(self) -> list[str]:
+        """The facts under the provenance table, one per line."""
+        if not self.stages and self.stream_id is None:
+            return ["Made before streaming: no record of its generation is kept."]
+        made = timezone.localtime(self.made_at).strftime("%Y-%m-%d %H:%M %Z")
+        what = f"version {self.version}" if self.version else f"unfinished ({self.status})"
+        return [f"Stream {self.stream_id} · {what} · {made}"]
+
+    def provenance_markdown(self) -> str:
+        lines = ["", "---", "", "## Provenance", ""]
+        if self.stages:
+            lines += [
+                "| Stage | Model | Tokens in / out / cached | Cost | Attempts "
+                "| Started | Finished |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            lines += [_row(entry) for entry in self.stages]
+            lines.append("")
+        lines += self.provenance_lines()
+        return "\n".join(lines) + "\n"
+
+
+def _row(entry: dict[str, Any]) -> str:
+    """One stage's provenance as a Markdown table row."""
+    cost = entry["cost_usd"]
+    cells = [
+        entry["title"] + (" (missing)" if is_missing(entry) else ""),
+        entry["model"] or "-",
+        f"{entry['tokens_in']} / {entry['tokens_out']} / {entry['tokens_cached']}",
+        f"${cost}" if cost is not None else "unknown",
+        str(entry["attempts"]) + (" (reused)" if entry.get("reused") else ""),
+        _when(entry["started_at"]),
+        _when(entry["finished_at"]),
+    ]
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _when(value: str | None) -> str:
+    moment = parse_datetime(value) if value else None
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def of_report(report: Report) -> Document:
+    return Document(
+        title=report.title,
+        markdown=report.markdown,
+        stages=report_provenance(report),
+        stream_id=str(report.stream_id) if report.stream_id else None,
+        version=report.version,
+        made_at=report.created_at,
+        status=StageStatus.COMPLETED,
+    )
+
+
+def of_stream(stream: StreamingJob) -> Document:
+    """An unfinished or failed stream: finished stages in full, the others marked."""
+    stages = list(stream.stages.in_order())
+    parts = [f"# {stream.title or 'Untitled'}", ""]
+    for stage in stages:
+        parts += [f"## {stage.title}", ""]
+        if stage.status != StageStatus.COMPLETED:
+            parts += [f"*Missing: this stage is {stage.get_status_display().lower()}.*", ""]
+        elif stage.data is not None and not isinstance(stage.data, str):
+            parts += ["```json", json.dumps(stage.data, indent=2, ensure_ascii=False), "```", ""]
+        else:
+            parts += [stage.output, ""]
+    return Document(
+        title=stream.title or "Untitled",
+        markdown="\n".join(parts),
+        stages=stages_provenance(stages),
+        stream_id=str(stream.pk),
+        version=None,
+        made_at=timezone.now(),
+        status=stream.status,
+    )
+
+
+def as_markdown(doc: Document) -> bytes:
+    return (doc.markdown.rstrip() + "\n" + doc.provenance_markdown()).encode()
+
+
+def as_html(doc: Document) -> bytes:
+    """One file: styles inline, nothing fetched from anywhere, prints well."""
+    context = {
+        "doc": doc,
+        "body": render_markdown(doc.markdown),
+        "provenance": render_markdown(doc.provenance_markdown()),
+    }
+    return render_to_string("reports/export.html", context).encode()
+
+
+def _no_fetching(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    raise ValueError(f"exports fetch nothing ({url})")
+
+
+def as_pdf(doc: Document) -> bytes:
+    import weasyprint  # loads pango; only an export needs it
+
+    html = weasyprint.HTML(string=as_html(doc).decode(), url_fetcher=_no_fetching)
+    pdf: bytes = html.write_pdf()
+    return pdf
+
+
+def as_docx(doc: Document) -> bytes:
+    buffer = io.BytesIO()
+    markdown_to_docx(doc.markdown + "\n" + doc.provenance_markdown(), title=doc.title).save(
+        buffer
+    )
+    return buffer.getvalue()
+
+
+WRITERS = {"md": as_markdown, "html": as_html, "pdf": as_pdf, "docx": as_docx}
+
+
+def export(doc: Document, fmt: str) -> tuple[bytes, str, str]:
+    """(content, content type, file name) of ``doc`` in ``fmt`` (one of ``FORMATS``)."""
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in doc.title)[:80] or "report"
+    if doc.version:
+        stem += f"-v{doc.version}"
+    return WRITERS[fmt](doc), FORMATS[fmt], f"{stem}.{fmt}"

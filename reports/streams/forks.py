@@ -1,0 +1,185 @@
+"""Fork a stream from a stage with an edited input: a change of mind costs only the
+stages it touches.
+
+The fork is a new stream of the same job. Completed stages before ``from_stage`` are
+copied (``reused``: never sent to the model again); ``from_stage`` and every stage after
+it run with the edited input and the optional extra instructions. The edited input is
+the old one with ``input_data`` merged over it, validated like a new job's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pydantic import TypeAdapter
+from pydantic import ValidationError as SchemaError
+
+from reports.models import Stage, StageStatus, StreamingJob
+from reports.pipelines import Pipeline, get_pipeline
+from reports.pipelines.inputs import error_details, optional_text
+from reports.pipelines.registry import UnknownJobType
+from reports.runtime.admission import admit_waiting
+from reports.streams.eta import stage_history
+from reports.streams.selectors import job_for_user
+from reports.streams.services import Conflict, InvalidInput, NotFound, owned_stream
+
+if TYPE_CHECKING:
+    from reports.streams.services import User
+
+INSTRUCTIONS_MAX_LENGTH = 4000
+_instructions = TypeAdapter(Annotated[str, optional_text(INSTRUCTIONS_MAX_LENGTH)])
+KEPT = (StageStatus.COMPLETED, StageStatus.SKIPPED)
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    key: str
+    title: str
+    tokens: int = 0
+    cost_usd: Decimal | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class ForkPlan:
+    """What a fork from ``from_stage`` reuses and what it runs again, with estimates
+    from history (this stream's last run of each stage, the job type's median time)."""
+
+    from_stage: str
+    reused: list[PlannedStage] = field(default_factory=list)
+    rerun: list[PlannedStage] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return sum(stage.tokens for stage in self.rerun)
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return sum((stage.cost_usd or Decimal("0") for stage in self.rerun), Decimal("0"))
+
+    @property
+    def seconds(self) -> float:
+        return sum(stage.seconds or 0.0 for stage in self.rerun)
+
+
+def _pipeline(stream: StreamingJob) -> Pipeline:
+    try:
+        return get_pipeline(stream.type)
+    except UnknownJobType as exc:
+        raise Conflict(str(exc)) from None
+
+
+def _position(pipeline: Pipeline, from_stage: Any) -> int:
+    keys = [spec.key for spec in pipeline.stages]
+    if not isinstance(from_stage, str) or from_stage not in keys:
+        raise InvalidInput(
+            "Choose the stage to rerun from.",
+            details=[{"field": "from_stage", "message": f"One of: {', '.join(keys)}."}],
+        )
+    return keys.index(from_stage)
+
+
+def plan_fork(stream: StreamingJob, from_stage: str) -> ForkPlan:
+    pipeline = _pipeline(stream)
+    start = _position(pipeline, from_stage)
+    history = stage_history(stream.type)
+    plan = ForkPlan(from_stage=from_stage)
+    for position, stage in enumerate(stream.stages.in_order()):
+        if position < start and stage.status in KEPT:
+            plan.reused.append(PlannedStage(stage.key, stage.title))
+            continue
+        known = history.get((stage.key, stage.model))
+        plan.rerun.append(
+            PlannedStage(
+                stage.key,
+                stage.title,
+                tokens=stage.tokens_in + stage.tokens_out,
+                cost_usd=stage.cost_usd,
+                seconds=known.p50 if known else stage.duration_s(),
+            )
+        )
+    return plan
+
+
+def fork_stream(
+    *,
+    stream_id: Any,
+    user: User,
+    from_stage: Any,
+    input_data: Any = None,
+    instructions: Any = "",
+) -> StreamingJob:
+    """Start a new stream of the stream's job from ``from_stage`` (see the module)."""
+    source = owned_stream(stream_id, user)
+    pipeline = _pipeline(source)
+    start = _position(pipeline, from_stage)
+    if input_data is None:
+        input_data = {}
+    if not isinstance(input_data, dict):
+        raise InvalidInput("input_data must be a JSON object.")
+    try:
+        inputs = pipeline.input_schema.model_validate({**source.input_data, **input_data})
+    except SchemaError as exc:
+        errors = error_details(exc.errors(include_url=False, include_input=False))
+        raise InvalidInput("Some inputs are missing or invalid.", details=errors) from None
+    try:
+        extra = _instructions.validate_python("" if instructions is None else instructions)
+    except SchemaError as exc:
+        errors = error_details(exc.errors(include_url=False, include_input=False))
+        details = [{**error, "field": "instructions"} for error in errors]
+        raise InvalidInput("The instructions are invalid.", details=details) from None
+    job = job_for_user(pipeline.job_model, source.job_id, user)
+    if job is None:
+        raise NotFound(f"No {source.type} job {source.job_id}.")
+    if StreamingJob.objects.active().for_job(source.type, source.job_id).exists():
+        raise Conflict("This job is generating; wait for it or cancel it first.")
+    old = {stage.key: stage for stage in source.stages.all()}
+    try:
+        with transaction.atomic():
+            for name, value in inputs.model_dump().items():
+                setattr(job, name, value)
+            job.save()
+            fork = StreamingJob.objects.create(
+                type=source.type,
+                job_id=job.pk,
+                owner_id=job.owner_id,
+                title=job.title,
+                input_data=job.input_data(),
+                enqueued_at=timezone.now(),
+                waiting_for_slot=True,
+                requested_by_id=user.pk,
+                forked_from=source,
+                fork_stage=pipeline.stages[start].key,
+                instructions=extra.strip(),
+            )
+            Stage.objects.bulk_create(
+                _stage(fork, spec, position, old.get(spec.key) if position < start else None)
+                for position, spec in enumerate(pipeline.stages)
+            )
+    except IntegrityError:
+        raise Conflict("This job is generating; wait for it or cancel it first.") from None
+    admit_waiting(fork.owner_id)
+    fork.refresh_from_db()
+    return fork
+
+
+def _stage(stream: StreamingJob, spec: Any, position: int, copy: Stage | None) -> Stage:
+    """A fresh pending stage, or a completed one copied from the source stream."""
+    stage = Stage(
+        stream=stream,
+        key=spec.key,
+        title=spec.title,
+        position=position,
+        weight=spec.weight,
+        depends_on=list(spec.reads),
+    )
+    if copy is not None and copy.status in KEPT:
+        for name in ("status", "output", "data", "model", "tokens_in", "tokens_out",
+                     "tokens_cached", "cost_usd", "attempts", "started_at", "finished_at"):
+            setattr(stage, name, getattr(copy, name))
+        stage.reused = True
+    return stage

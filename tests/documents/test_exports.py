@@ -1,0 +1,132 @@
+"""Each export opens with a real parser and ends with its provenance; a partial export
+marks what is missing; the HTML file needs nothing from anywhere."""
+
+from __future__ import annotations
+
+import io
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import docx
+import pypdf
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from reports.models import Report, StreamingJob
+from reports.providers import PermanentError
+from reports.providers.fake import FakeProvider, Script
+from reports.runtime.engine import run_stream
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def report(make_stream: Any, fake_provider: FakeProvider) -> Report:
+    stream = make_stream(title="Retention plan")
+    assert run_stream(stream.pk) == "completed"
+    return Report.objects.get(stream=stream)
+
+
+def text_of(fmt: str, content: bytes) -> str:
+    """The export's text, read by the format's own parser."""
+    if fmt == "pdf":  # (table cells wrap: compare words, not lines)
+        pages = pypdf.PdfReader(io.BytesIO(content)).pages
+        return " ".join(" ".join(page.extract_text() for page in pages).split())
+    if fmt == "docx":
+        document = docx.Document(io.BytesIO(content))
+        cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
+        return "\n".join([p.text for p in document.paragraphs] + cells)
+    return content.decode()
+
+
+class Resources(HTMLParser):
+    """Everything an HTML file would fetch: src, link href, CSS url(), @import."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.urls += [v for k, v in attrs if k in ("src", "srcset", "poster", "data") and v]
+        if tag == "link" and values.get("href"):
+            self.urls.append(values["href"] or "")
+        self.style = tag == "style"
+
+    def handle_data(self, data: str) -> None:
+        if self.style:
+            self.urls += re.findall(r"url\(|@import", data)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type"),
+    [
+        ("md", "text/markdown"),
+        ("html", "text/html"),
+        ("pdf", "application/pdf"),
+        ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ],
+)
+def test_every_format_opens_and_ends_with_provenance(
+    client: Client, report: Report, fmt: str, content_type: str
+) -> None:
+    response = client.get(f"/api/reports/{report.pk}/export/{fmt}/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(content_type)
+    assert response["Content-Disposition"] == f'attachment; filename="Retention-plan-v1.{fmt}"'
+    text = text_of(fmt, response.content)
+    assert "Retention plan" in text
+    assert "Provenance" in text
+    assert f"Stream {report.stream_id}" in text and "version 1" in text
+    for entry in report.provenance:
+        assert entry["title"] in text
+    assert "fake-model" in text
+    # The document comes before its provenance.
+    assert text.index("Retention plan") < text.index("Provenance")
+
+
+def test_the_html_file_fetches_nothing(client: Client, report: Report) -> None:
+    html = client.get(f"/api/reports/{report.pk}/export/html/").content.decode()
+    parser = Resources()
+    parser.feed(html)
+    assert parser.urls == []
+    assert "<style>" in html and "@media print" in html
+
+
+def test_an_unfinished_stream_exports_what_it_has(
+    client: Client, make_stream: Any, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script("outline", Script(error=PermanentError("Refused.", kind="bad_request")))
+    stream = make_stream(title="Half done")
+    assert run_stream(stream.pk) == "failed"
+    stages = {s.key: s for s in StreamingJob.objects.get(pk=stream.pk).stages.all()}
+    for fmt in ("md", "pdf", "docx"):
+        response = client.get(f"/api/streams/{stream.pk}/export/{fmt}/")
+        assert response.status_code == 200
+        text = text_of(fmt, response.content)
+        assert stages["brief"].output.split()[0] in text  # finished stages in full
+        assert "Missing: this stage is failed." in text
+        assert "Missing: this stage is pending." in text
+        assert "Outline (missing)" in text
+        assert "unfinished (failed)" in text
+
+
+def test_a_completed_stream_exports_its_latest_version(client: Client, report: Report) -> None:
+    text = client.get(f"/api/streams/{report.stream_id}/export/md/").content.decode()
+    assert text.startswith(report.markdown.rstrip())
+
+
+def test_an_unknown_format_is_a_404_with_the_error_body(client: Client, report: Report) -> None:
+    response = client.get(f"/api/reports/{report.pk}/export/exe/")
+    assert response.status_code == 404
+    assert "md, html, pdf, docx" in response.json()["message"]

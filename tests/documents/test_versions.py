@@ -1,0 +1,227 @@
+"""Nothing is overwritten: retries, forks and regenerations each add a version; forks
+reuse the stages before their starting stage without asking the model again."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from reports.client_report.pipeline import PIPELINE
+from reports.models import Report, ReportJob, StreamingJob
+from reports.providers.fake import FakeProvider
+from reports.runtime.engine import run_stream
+from reports.streams import services
+from reports.streams.forks import fork_stream, plan_fork
+
+pytestmark = pytest.mark.django_db
+
+KEYS = [spec.key for spec in PIPELINE.stages]
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, attrs))
+
+
+def frozen(report: Report) -> dict[str, Any]:
+    return dict(Report.objects.filter(pk=report.pk).values().get())
+
+
+@pytest.fixture
+def completed(make_stream: Any, fake_provider: FakeProvider) -> StreamingJob:
+    stream = make_stream(title="Retention plan")
+    assert run_stream(stream.pk) == "completed"
+    fake_provider.history.clear()
+    return StreamingJob.objects.get(pk=stream.pk)
+
+
+@pytest.fixture
+def api(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def post(client: Client, url: str, body: Any) -> Any:
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+def test_a_fork_reuses_the_stages_before_it_and_adds_a_version(
+    completed: StreamingJob, user: User, fake_provider: FakeProvider
+) -> None:
+    first = Report.objects.get(stream=completed)
+    before = frozen(first)
+
+    fork = fork_stream(
+        stream_id=completed.pk, user=user, from_stage="outline",
+        input_data={"title": "Churn plan"},
+    )
+    assert run_stream(fork.pk) == "completed"
+
+    # Only the chosen stage and those after it went to the model.
+    assert fake_provider.stage_keys == [k for k in KEYS[2:] if k != "assembly"]
+    # The stages that read the edited input see it (the summary names the title).
+    assert "Churn plan" in fake_provider.calls_for("summary")[0].request.prompt
+    copied = {s.key: s for s in fork.stages.all()}
+    originals = {s.key: s for s in completed.stages.all()}
+    for key in ("brief", "context"):
+        assert copied[key].reused and copied[key].output == originals[key].output
+    # The earlier version is byte for byte what it was; the fork is version 2.
+    assert frozen(first) == before
+    second = Report.objects.get(stream=fork)
+    assert (second.version, second.reason) == (2, "fork")
+    assert second.changed_stages == KEYS[2:]
+    assert ReportJob.objects.get(pk=completed.job_id).title == "Churn plan"
+    assert second.title == "Churn plan" and first.title == "Retention plan"
+
+
+def test_extra_instructions_reach_only_the_stages_that_run(
+    completed: StreamingJob, user: User, fake_provider: FakeProvider
+) -> None:
+    fork = fork_stream(stream_id=completed.pk, user=user, from_stage="recommendations",
+                       instructions="Write for a board audience.")
+    run_stream(fork.pk)
+    prompts = {call.request.stage_key: call.request.prompt for call in fake_provider.history}
+    assert set(prompts) == {"recommendations", "summary"}
+    assert all("Write for a board audience." in p for p in prompts.values())
+
+
+def test_the_fork_plan_says_what_is_reused_and_what_runs(completed: StreamingJob) -> None:
+    plan = plan_fork(completed, "sections")
+    assert [s.key for s in plan.reused] == KEYS[:3]
+    assert [s.key for s in plan.rerun] == KEYS[3:]
+    stages = {s.key: s for s in completed.stages.all()}
+    assert plan.tokens == sum(stages[k].tokens_in + stages[k].tokens_out for k in KEYS[3:])
+    assert plan.tokens > 0
+
+
+def test_retry_then_regenerate_number_the_versions(
+    completed: StreamingJob, user: User
+) -> None:
+    services.retry_stage(stream_id=completed.pk, key="summary", user=user)
+    run_stream(completed.pk)
+    stream, _ = services.create_streaming_job(job_id=completed.job_id, user=user, type="report")
+    run_stream(stream.pk)
+    versions = Report.objects.filter(job_id=completed.job_id).order_by("version")
+    assert [(v.version, v.reason) for v in versions] == [
+        (1, "generate"), (2, "retry"), (3, "regenerate")
+    ]
+    assert versions[1].changed_stages == ["summary", "assembly"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"from_stage": "outline", "input_data": {"title": "   "}}, "title"),
+        ({"from_stage": "outline", "input_data": {"size": "huge"}}, "size"),
+        ({"from_stage": "outline", "input_data": {"colour": "red"}}, "colour"),
+        ({"from_stage": "nope"}, "from_stage"),
+        ({"from_stage": "outline", "instructions": "x" * 4001}, "instructions"),
+        ({"from_stage": "outline", "instructions": "bad\x00"}, "instructions"),
+    ],
+)
+def test_a_bad_fork_is_a_422_and_creates_nothing(
+    completed: StreamingJob, api: Client, body: dict[str, Any], field: str
+) -> None:
+    job_before = ReportJob.objects.filter(pk=completed.job_id).values().get()
+    response = post(api, f"/api/streams/{completed.pk}/fork/", body)
+    assert response.status_code == 422, response.content
+    assert response.json()["error"] == "invalid_input"
+    assert [d["field"] for d in response.json()["details"]] == [field]
+    assert StreamingJob.objects.count() == 1
+    assert ReportJob.objects.filter(pk=completed.job_id).values().get() == job_before
+
+
+def test_forking_while_the_job_generates_is_a_conflict(
+    completed: StreamingJob, api: Client, user: User
+) -> None:
+    services.retry_stage(stream_id=completed.pk, key="summary", user=user)
+    response = post(api, f"/api/streams/{completed.pk}/fork/", {"from_stage": "outline"})
+    assert response.status_code == 409
+    assert StreamingJob.objects.count() == 1
+
+
+def test_the_versions_api_lists_newest_first(
+    completed: StreamingJob, api: Client, user: User
+) -> None:
+    response = post(api, f"/api/streams/{completed.pk}/fork/",
+                    {"from_stage": "summary", "instructions": "Shorter.",
+                     "input_data": {"title": "Churn plan"}})
+    assert response.status_code == 201, response.content
+    fork_id = response.json()["stream_id"]
+    assert response.json()["job_id"] == str(completed.job_id)
+    run_stream(fork_id)
+
+    versions = api.get(f"/api/jobs/{completed.job_id}/versions/").json()
+    assert [(v["version"], v["reason"], v["stream_id"]) for v in versions] == [
+        (2, "fork", fork_id), (1, "generate", str(completed.pk))
+    ]
+    assert {"report_id", "version", "created_at", "stream_id", "reason"} <= set(versions[0])
+    assert versions[0]["created_by"] == user.username
+    assert versions[0]["exports"]["pdf"] == f"/api/reports/{versions[0]['report_id']}/export/pdf/"
+
+    diff = api.get(
+        f"/api/reports/{versions[0]['report_id']}/versions/{versions[1]['report_id']}/diff/"
+    ).json()
+    assert (diff["from_version"], diff["to_version"]) == (1, 2)
+    assert "<ins>" in diff["html"] or "<del>" in diff["html"]
+
+
+def test_the_diff_is_sanitized(user: User, api: Client) -> None:
+    old = Report.objects.create(owner=user, job_type="report", title="Old", markdown="Hello")
+    new = Report.objects.create(
+        owner=user, job_type="report", title="New",
+        markdown='Hello <script>alert(1)</script> <img src=x onerror="alert(2)">',
+    )
+    html = api.get(f"/api/reports/{new.pk}/versions/{old.pk}/diff/").json()["html"]
+    tags = Elements()
+    tags.feed(html)
+    assert {tag for tag, _ in tags.found} <= {"div", "p", "ins", "del"}
+    assert {name for _, attrs in tags.found for name, _ in attrs} <= {"class"}
+    assert "&lt;script&gt;alert(1)" in html  # shown as text
+
+
+def test_another_user_gets_404_on_every_new_endpoint(
+    completed: StreamingJob, other_user: User
+) -> None:
+    report = Report.objects.get(stream=completed)
+    client = Client()
+    client.force_login(other_user)
+    urls = [
+        f"/api/jobs/{completed.job_id}/versions/",
+        f"/api/reports/{report.pk}/versions/{report.pk}/diff/",
+        f"/api/reports/{report.pk}/export/md/",
+        f"/api/streams/{completed.pk}/export/pdf/",
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response.json()["error"] == "not_found"
+    response = post(client, f"/api/streams/{completed.pk}/fork/", {"from_stage": "outline"})
+    assert response.status_code == 404
+    assert StreamingJob.objects.count() == 1
+
+
+def test_a_document_made_before_streaming_lists_renders_diffs_and_exports(
+    user: User, api: Client
+) -> None:
+    legacy = Report.objects.create(owner=user, job_type="report", title="Legacy",
+                                   markdown="# Legacy\n\nOld text.")
+    other = Report.objects.create(owner=user, job_type="report", title="Legacy 2",
+                                  markdown="# Legacy\n\nNew text.")
+    page = api.get(legacy.get_absolute_url())
+    assert page.status_code == 200 and b"Old text." in page.content
+    assert api.get(f"/api/reports/{legacy.pk}/").json()["version"] == 1
+    diff = api.get(f"/api/reports/{legacy.pk}/versions/{other.pk}/diff/").json()
+    assert "Old" in diff["html"] and "New" in diff["html"]
+    exported = api.get(f"/api/reports/{legacy.pk}/export/md/").content.decode()
+    assert "Made before streaming" in exported
