@@ -12,11 +12,13 @@ from django_htmx.middleware import HtmxDetails
 
 from reports.client_report.forms import ReportJobForm
 from reports.client_report.pipeline import PIPELINE
+from reports.documents.versions import job_versions
 from reports.live.fragments import progress_context
-from reports.models import BaseJob, Report, ReportJob
+from reports.models import BaseJob, ReportJob
 from reports.streams import services
 from reports.streams.services import ServiceError
 from reports.web.cards import JobCard, job_cards, live_stream_ids
+from reports.web.forks import with_previous
 from reports.web.jobs import generate, job_or_404
 
 CARD_TEMPLATE = "reports/_card.html"
@@ -74,8 +76,8 @@ def job_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = job_or_404(request, ReportJob, job_id)
-    reports = Report.objects.filter(job_type=job.job_type, job_id=job.pk).order_by("-created_at")
-    context = {"job": job, "stream": job.latest_stream(), "reports": reports}
+    versions = with_previous(list(job_versions(request.user, job.pk, job.job_type)))
+    context = {"job": job, "stream": job.latest_stream(), "versions": versions}
     return render(request, "client_report/job_detail.html", context)
 
 

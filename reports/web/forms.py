@@ -60,6 +60,12 @@ def _constraint(info: FieldInfo, name: str) -> Any:
     return None
 
 
+def max_length(info: FieldInfo) -> int | None:
+    """The longest a text input may be, if the schema bounds it."""
+    value = _constraint(info, "max_length")
+    return int(value) if value is not None else None
+
+
 def _choices(annotation: Any) -> list[tuple[str, str]] | None:
     """The choices of a ``Literal`` or an Enum (a Django ``TextChoices`` keeps its labels)."""
     if typing.get_origin(annotation) is Literal:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports.web import views
+from reports.web import forks, views
 from reports.web.analytics import views as analytics_views
 
 app_name = "reports"
@@ -13,6 +13,11 @@ urlpatterns = [
     path("streams/<str:stream_id>/resume/", views.stream_resume, name="stream_resume"),
     path("streams/<str:stream_id>/cancel/", views.stream_cancel, name="stream_cancel"),
     path("streams/<str:stream_id>/stages/<str:key>/retry/", views.stage_retry, name="stage_retry"),
+    path("streams/<str:stream_id>/fork/", forks.fork_page, name="stream_fork"),
+    path("streams/<str:stream_id>/fork/plan/", forks.fork_plan, name="stream_fork_plan"),
+    path("jobs/<str:job_id>/versions/", forks.versions_panel, name="job_versions"),
+    path("documents/<str:report_id>/diff/<str:other_id>/", forks.version_diff,
+         name="version_diff"),
     path("documents/<str:report_id>/", views.report_detail, name="report_detail"),
     path("documents/<str:report_id>/download.md", views.report_download, name="report_download"),
 ]

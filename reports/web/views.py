@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from reports.documents.versions import versions_of
 from reports.live.fragments import progress_context
-from reports.models import Report, StreamingJob
+from reports.models import StreamingJob
 from reports.pipelines import UnknownJobType, get_pipeline
 from reports.streams import services
 from reports.streams.selectors import report_for_user, stream_for_user
@@ -34,6 +35,8 @@ class AuthedRequest(HttpRequest):
     user: User
     htmx: HtmxDetails
 
+
+EXPORT_LABELS = {"md": "Markdown", "html": "HTML (one file)", "pdf": "PDF", "docx": "Word (DOCX)"}
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
@@ -119,15 +122,12 @@ def report_detail(request: AuthedRequest, report_id: str) -> HttpResponse:
     report = report_for_user(report_id, request.user)
     if report is None:
         raise Http404("No such report.")
-    versions = (
-        Report.objects.visible_to(request.user)
-        .filter(job_type=report.job_type, job_id=report.job_id)
-        .exclude(job_id__isnull=True)
-        .order_by("-created_at")
-        if report.job_id
-        else []
-    )
-    return render(request, "reports/report_detail.html", {"report": report, "versions": versions})
+    context = {
+        "report": report,
+        "versions": versions_of(report, request.user),
+        "export_formats": EXPORT_LABELS.items(),
+    }
+    return render(request, "reports/report_detail.html", context)
 
 
 @require_GET

@@ -55,6 +55,10 @@
       const status = summary.dataset.status;
       if (status === "completed") {
         document.title = "✓ " + title;
+        if (summary.dataset.announced !== "completed") {
+          summary.dataset.announced = "completed";
+          document.body.dispatchEvent(new CustomEvent("stream-completed", { detail: { id: id } }));
+        }
         if (!notified.has(id) && window.Notification && Notification.permission === "granted" && document.hidden) {
           notified.add(id);
           new Notification("Report ready", { body: title });

@@ -225,3 +225,30 @@ def test_a_document_made_before_streaming_lists_renders_diffs_and_exports(
     assert "Old" in diff["html"] and "New" in diff["html"]
     exported = api.get(f"/api/reports/{legacy.pk}/export/md/").content.decode()
     assert "Made before streaming" in exported
+
+
+def test_the_fork_page_shows_the_plan_and_starts_the_fork(
+    completed: StreamingJob, api: Client, fake_provider: FakeProvider
+) -> None:
+    page = api.get(f"/streams/{completed.pk}/fork/?from_stage=summary").content.decode()
+    assert "Reused as they are (5)" in page and "Generated again (2)" in page
+    plan = api.get(f"/streams/{completed.pk}/fork/plan/?from_stage=outline").content.decode()
+    assert "Reused as they are (2)" in plan
+
+    form = {**completed.input_data, "from_stage": "summary", "instructions": "Be brief.",
+            "title": "   "}
+    refused = api.post(f"/streams/{completed.pk}/fork/", form)
+    assert refused.status_code == 200 and "This field is required." in refused.content.decode()
+    assert StreamingJob.objects.count() == 1
+
+    form["title"] = "Board summary"
+    response = api.post(f"/streams/{completed.pk}/fork/", form)
+    fork = StreamingJob.objects.exclude(pk=completed.pk).get()
+    assert response.status_code == 302 and response["Location"] == fork.get_absolute_url()
+    run_stream(fork.pk)
+    assert fake_provider.stage_keys == ["summary"]
+    panel = api.get(f"/jobs/{completed.job_id}/versions/").content.decode()
+    assert "v2" in panel and "Forked" in panel and "What changed" in panel
+    first, second = Report.objects.order_by("version")
+    diff = api.get(f"/documents/{second.pk}/diff/{first.pk}/")
+    assert diff.status_code == 200 and "<ins>" in diff.content.decode()
