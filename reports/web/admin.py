@@ -23,6 +23,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from reports.models import (
@@ -256,8 +257,17 @@ class ReportJobAdmin(admin.ModelAdmin[ReportJob]):
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin[Report]):
-    list_display = ["title", "job_type", "owner", "stream", "created_at"]
-    list_filter = ["job_type", "created_at"]
+    list_display = ["title", "version", "reason", "job_type", "owner", "created_at", "downloads"]
+    list_filter = ["job_type", "reason", "created_at"]
     search_fields = ["title", "owner__username"]
     list_select_related = ["owner"]
-    raw_id_fields = ["stream"]
+    raw_id_fields = ["stream", "created_by"]
+    readonly_fields = ["version", "reason", "changed_stages", "provenance", "downloads"]
+
+    @admin.display(description="Download")
+    def downloads(self, report: Report) -> SafeString:
+        return format_html_join(
+            " · ", '<a href="{}" download>{}</a>',
+            ((reverse("api:export_report", args=[report.pk, fmt]), fmt.upper())
+             for fmt in ("md", "html", "pdf", "docx")),
+        )
