@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench clean
+.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -74,5 +74,21 @@ test: install-test lint browser-deps
 bench: install-test
 	$(PY) bench/run_bench.py
 
+# Push against polling: 100 streams x 10 watchers on one web process (ARGS=--quick: 10 x 5).
+bench-watchers: install-test
+	$(PY) bench/watchers.py $(ARGS)
+
+# Prompt caching on and off: one report, a failed stage and Resume, a stage retry.
+bench-caching: install-test
+	$(PY) bench/caching.py
+
+# One embedded server, 20 fast streams with a JSON watcher each: CPU per 1,000 tokens.
+bench-everything: install-test
+	$(PY) bench/everything.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
+
+# docs/report-*.png: a report running, finished and failed, at 1280x900 and 390x844.
+screenshots: install-test browser-deps
+	$(PY) docs/screenshots.py

@@ -8,13 +8,16 @@ web process does not need it (snapshots fall back gracefully for unknown types).
 
 from __future__ import annotations
 
+import os
+
 from reports.client_report.pipeline import PIPELINE as REPORT
 from reports.pipelines.base import Pipeline, StageContext, StageSpec
 from reports.pipelines.registry import register as register_pipeline
 
 BENCH_TYPE = "bench"
-DRAFT_TOKENS = 250
-POLISH_TOKENS = 150
+# bench/everything.py makes them longer (the web process and the runner read the same).
+DRAFT_TOKENS = int(os.environ.get("BENCH_DRAFT_TOKENS", "250"))
+POLISH_TOKENS = int(os.environ.get("BENCH_POLISH_TOKENS", "150"))
 
 
 def _words(count: int, word: str) -> str:

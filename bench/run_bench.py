@@ -38,6 +38,7 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD = "bench-password-not-secret"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+TOKENS_PER_STREAM = 250 + 150  # bench/pipeline.py: DRAFT_TOKENS + POLISH_TOKENS
 
 
 # --- processes and /proc ----------------------------------------------------------
@@ -92,6 +93,15 @@ def free_port() -> int:
         return port
 
 
+def web_up(host: str) -> bool:
+    """Whether the web process at ``host`` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"http://{host}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def wait_until(condition: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -104,9 +114,11 @@ class Procs:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs, self.children = env, logs, []
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def start(self, name: str, args: list[str],
+              extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("wb")
-        child = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env,
+        child = subprocess.Popen([sys.executable, *args], cwd=ROOT,
+                                 env={**self.env, **(extra or {})},
                                  stdout=log, stderr=subprocess.STDOUT)
         self.children.append(child)
         return child
@@ -186,25 +198,28 @@ async def watcher(host: str, session: str, stream_id: str, result: Round, first:
     raise RuntimeError(f"socket closed before {stream_id} ended")
 
 
+def create_bench_streams(user: Any, count: int, title: str) -> list[str]:
+    """``count`` new streams of the bench pipeline (bench/pipeline.py) owned by ``user``."""
+    from reports.streams.services import create_streaming_job
+
+    return [
+        str(create_streaming_job(
+            user=user, type="bench",
+            input_data={"title": f"{title} {i}", "client": "Bench", "objective": "Measure."},
+        )[0].pk)
+        for i in range(count)
+    ]
+
+
 async def run_round(count: int, *, hosts: list[tuple[str, str]], user: Any, worker_pid: int,
                     web_pids: list[int], watchers: int, pool: str) -> Round:
     """One round; stream i is watched on Daphne i % len(hosts) (both its watchers)."""
     from asgiref.sync import sync_to_async
 
     from reports.runtime.tasks import run_stream_task
-    from reports.streams.services import create_streaming_job
-
-    def create() -> list[str]:
-        return [
-            str(create_streaming_job(
-                user=user, type="bench",
-                input_data={"title": f"Bench {i}", "client": "Bench", "objective": "Measure."},
-            )[0].pk)
-            for i in range(count)
-        ]
 
     result = Round(count, pool)
-    ids = await sync_to_async(create)()
+    ids = await sync_to_async(create_bench_streams)(user, count, "Bench")
     connected, counter = asyncio.Event(), [0]
     total = count * watchers
     tasks = [
@@ -275,10 +290,11 @@ def percentile(values: list[float], pct: float) -> float:
 def table(rounds: list[Round], base_wall: dict[str, float]) -> str:
     lines = [
         "| pool | streams | wall s | x one stream | delta lag p50 ms | p99 ms | max ms "
-        "| worker CPU s/stream | worker cores | web cores | client cores | machine cores "
+        "| worker CPU s/stream | worker CPU ms/1k tokens | worker cores | web cores "
+        "| client cores | machine cores "
         "| worker MB/stream | msgs/stream | bytes/msg | worker Redis conns "
         "| worker PG conns | worker threads |",
-        "|" + "---|" * 18,
+        "|" + "---|" * 19,
     ]
     for r in rounds:
         lines.append(
@@ -286,7 +302,9 @@ def table(rounds: list[Round], base_wall: dict[str, float]) -> str:
             f"| {1000 * percentile(r.latencies, 50):.0f} "
             f"| {1000 * percentile(r.latencies, 99):.0f} "
             f"| {1000 * max(r.latencies, default=float('nan')):.0f} "
-            f"| {r.worker_cpu_s / r.streams:.3f} | {r.worker_cpu_s / r.wall_s:.2f} "
+            f"| {r.worker_cpu_s / r.streams:.3f} "
+            f"| {1e6 * r.worker_cpu_s / (r.streams * TOKENS_PER_STREAM):.0f} "
+            f"| {r.worker_cpu_s / r.wall_s:.2f} "
             f"| {r.web_cpu_s / r.wall_s:.2f} | {r.client_cpu_s / r.wall_s:.2f} "
             f"| {r.machine_cpu_s / r.wall_s:.2f} "
             f"| {(r.rss_peak_mb - r.rss_before_mb) / r.streams:.2f} "
@@ -308,12 +326,19 @@ def main() -> None:
                         help="worker concurrency (threads or greenlets)")
     parser.add_argument("--pools", default="gevent,threads",
                         help="Celery pools to measure, one worker each, in turn")
+    parser.add_argument("--parsers", default="",
+                        help="LLM_STREAM_PARSER values to measure in turn (lean,sdk), a "
+                             "fresh worker each, for every pool; empty: the default")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
+                        help="worker settings to measure, a fresh worker each, in turn, "
+                             "for every pool (repeatable; after any --parsers)")
     parser.add_argument("--web", type=int, default=1, help="Daphne processes")
     parser.add_argument("--name", default="offline-50tps")
     parser.add_argument("--extra-env", default="", help="KEY=VALUE,... for the children")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up on kill, too
     counts = [int(n) for n in args.streams.split(",")]
+    load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())
 
     import psycopg
     import redis
@@ -336,6 +361,8 @@ def main() -> None:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
         "LOG_LEVEL": "WARNING",
+        # One bench user owns every stream: no per-user cap on streams running at once.
+        "MAX_ACTIVE_STREAMS_PER_USER": "0",
     }
     env.update(dict(item.split("=", 1) for item in args.extra_env.split(",") if "=" in item))
     procs = Procs(env, logs)
@@ -359,13 +386,6 @@ def main() -> None:
                 "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                 "reportsite.asgi:application"]), f"127.0.0.1:{port}"))
 
-        def web_up(host: str) -> bool:
-            try:
-                with urllib.request.urlopen(f"http://{host}/healthz", timeout=2) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
         for _, host in webs:
             wait_until(lambda h=host: web_up(h), 30, "Daphne")  # type: ignore[misc]
 
@@ -386,12 +406,22 @@ def main() -> None:
         rounds: list[Round] = []
         hosts = [(host, session) for (_, host), session in zip(webs, sessions, strict=True)]
         base: dict[str, float] = {}
-        for pool in args.pools.split(","):
-            worker = procs.start(f"worker-{pool}", [
-                "-m", "celery", "-A", "bench.worker_app", "worker", "--pool", pool,
+        settings_variants = [(p, {"LLM_STREAM_PARSER": p}) for p in args.parsers.split(",") if p]
+        for variant in args.variant:
+            label, _, pairs = variant.partition(":")
+            settings_variants.append(
+                (label, dict(pair.split("=", 1) for pair in pairs.split(",") if "=" in pair))
+            )
+        variants = [(pool, label, extra) for pool in args.pools.split(",")
+                    for label, extra in (settings_variants or [("", {})])]
+        for pool_name, label, extra in variants:
+            pool = f"{pool_name} {label}".strip()  # the rows' label
+            worker = procs.start(f"worker-{pool_name}{label}", [
+                "-m", "celery", "-A", "bench.worker_app", "worker", "--pool", pool_name,
                 "-c", str(args.concurrency), "--without-mingle", "--without-gossip",
-                "--loglevel", "INFO", "-n", f"bench-{pool}-{tag}@%h"])
-            log = logs / f"worker-{pool}.log"
+                "--loglevel", "INFO", "-n", f"bench-{pool_name}{label}-{tag}@%h"],
+                extra)
+            log = logs / f"worker-{pool_name}{label}.log"
             wait_until(lambda log=log: b" ready." in log.read_bytes(), 60, f"the {pool} worker")
             asyncio.run(run_round(  # warm-up, not recorded: first imports, connections
                 1, hosts=hosts, user=user, worker_pid=worker.pid,
@@ -419,7 +449,8 @@ def main() -> None:
             f" {args.web} Daphne process(es), {args.watchers} WebSocket watchers per stream, "
             f"{args.provider} provider at {args.rate:g} tokens/s, bench pipeline (2 stages, "
             f"250 + 150 tokens), Redis channel layer, PostgreSQL; {os.cpu_count()} cores; "
-            f"{time.strftime('%Y-%m-%d')}.\n\n"
+            f"{time.strftime('%Y-%m-%d')}; load average before the run {load_before}, "
+            f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}.\n\n"
         )
         steps = "\n".join(
             f"| {r.pool} | {r.streams} | "

@@ -11,5 +11,10 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         # The core's system checks and admin live in their layers; loading them here
         # registers them (job types register their pipelines in their own apps).
+        from reports.notify.outbox import record_ending
         from reports.runtime import checks  # noqa: F401
-        from reports.web import admin  # noqa: F401
+        from reports.runtime.hooks import register_ending_hook
+        from reports.web import admin, admin_notify  # noqa: F401
+
+        # A stream's ending records its webhook deliveries and the owner's e-mail notice.
+        register_ending_hook(record_ending)

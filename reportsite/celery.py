@@ -10,5 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reportsite.settings")
 
 app = Celery("reportsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# The tasks live in the runtime layer (``reports/runtime/tasks.py``).
-app.autodiscover_tasks(["reports.runtime"])
+# The tasks live in the runtime layer (``reports/runtime/tasks.py``) and with the
+# webhook and e-mail senders (``reports/notify/tasks.py``).
+app.autodiscover_tasks(["reports.runtime", "reports.notify"])

@@ -214,8 +214,8 @@ AXES_VERBOSE = False
 # --- Live updates and runners ---------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-# The cache holds per-user counters (rate limits): shared through Redis when there is
-# one, per process otherwise (the embedded default is one process).
+# The cache holds per-user counters (rate limits) and sessions: shared through Redis
+# when there is one, per process otherwise (the embedded default is one process).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -223,8 +223,12 @@ CACHES = {
         "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
     }
     if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+          "OPTIONS": {"MAX_ENTRIES": 10_000}}
 }
+# Sessions are read from the cache and written through to the database: a WebSocket
+# handshake then makes no session query (a reconnect storm is a thousand handshakes).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -280,6 +284,10 @@ LIVE_IDLE_CHECK_SECONDS = env_float("LIVE_IDLE_CHECK_SECONDS", 5.0)
 ETA_HISTORY_CACHE_SECONDS = env_float("ETA_HISTORY_CACHE_SECONDS", 30.0)
 # How often token deltas are published and partial text checkpointed.
 DELTA_COALESCE_SECONDS = env_float("DELTA_COALESCE_SECONDS", 0.1)
+# A model's connection is read at most once per this many seconds: deltas go out once
+# per DELTA_COALESCE_SECONDS anyway, and between reads the kernel keeps the bytes, so
+# one read takes several tokens. 0 reads as soon as anything arrives.
+LLM_READ_INTERVAL_SECONDS = env_float("LLM_READ_INTERVAL_SECONDS", DELTA_COALESCE_SECONDS / 2)
 CHECKPOINT_SECONDS = env_float("CHECKPOINT_SECONDS", 1.0)
 # Server-Sent Events: the last events kept per stream for clients that reconnect with
 # Last-Event-ID (in memory, or a Redis stream with REDIS_URL), and how often an idle
@@ -324,6 +332,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.sweep_stale_streams",
         "schedule": SWEEP_INTERVAL_SECONDS,
     },
+    # Webhook deliveries and e-mail notices that are due (retries, and any a dead
+    # worker left behind).
+    "send-due-notifications": {
+        "task": "reports.tasks.send_due_notifications",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+    },
 }
 
 # --- Language models -------------------------------------------------------------
@@ -349,19 +363,38 @@ LLM_IDLE_TIMEOUT_SECONDS = env_float("LLM_IDLE_TIMEOUT_SECONDS", 30.0)
 LLM_TOTAL_TIMEOUT_SECONDS = env_float("LLM_TOTAL_TIMEOUT_SECONDS", 600.0)
 # Per-stage model overrides: "report:outline=gpt-4o-mini,starmap:risks=gpt-4o".
 LLM_STAGE_MODELS = os.environ.get("LLM_STAGE_MODELS", "")
+# Structured output: JSON stages send their schema (OpenAI response_format json_schema,
+# Anthropic a forced tool). Off, or for the models listed in LLM_STRUCTURED_OUTPUT_OFF
+# (comma-separated; a family name covers its versions), they fall back to instructions,
+# validation and re-ask. A model that refuses the schema at run time falls back by itself.
+OPENAI_STRUCTURED_OUTPUT = env_bool("OPENAI_STRUCTURED_OUTPUT", default=True)
+ANTHROPIC_STRUCTURED_OUTPUT = env_bool("ANTHROPIC_STRUCTURED_OUTPUT", default=True)
+LLM_STRUCTURED_OUTPUT_OFF = os.environ.get("LLM_STRUCTURED_OUTPUT_OFF", "")
+# Prompt caching: prompts put their stable part first (system, brief, earlier outputs);
+# OpenAI requests carry prompt_cache_key (the stream's id), Anthropic requests mark the
+# stable prefix with cache_control breakpoints. Turn either off here.
+OPENAI_PROMPT_CACHE_KEY = env_bool("OPENAI_PROMPT_CACHE_KEY", default=True)
+ANTHROPIC_PROMPT_CACHING = env_bool("ANTHROPIC_PROMPT_CACHING", default=True)
+# How model streams are read: "lean" (the raw body's server-sent events parsed with
+# orjson into plain dicts) or "sdk" (the SDKs' streams, a pydantic object per chunk).
+LLM_STREAM_PARSER = os.environ.get("LLM_STREAM_PARSER", "lean")
 
-# USD per million tokens (input, output). Add a model by adding a line; a model that
-# is not here shows its cost as unknown, never as zero.
-LLM_PRICING: dict[str, tuple[Decimal, Decimal]] = {
+# USD per million tokens: (input, output) or (input, output, cached input, cache write).
+# Cached input tokens are priced at the cached rate and tokens written to a prompt
+# cache at the cache-write rate; without those two, both are priced as input. Add a
+# model by adding a line; a model that is not here shows its cost as unknown, never zero.
+LLM_PRICING: dict[str, tuple[Decimal, ...]] = {
     "offline": (Decimal("0"), Decimal("0")),
-    "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
-    "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
-    "gpt-4.1": (Decimal("2.00"), Decimal("8.00")),
-    "gpt-4.1-mini": (Decimal("0.40"), Decimal("1.60")),
-    "gpt-4.1-nano": (Decimal("0.10"), Decimal("0.40")),
-    "claude-sonnet-4-5": (Decimal("3.00"), Decimal("15.00")),
-    "claude-haiku-4-5": (Decimal("1.00"), Decimal("5.00")),
-    "claude-opus-4-1": (Decimal("15.00"), Decimal("75.00")),
+    # OpenAI: cached input at a discount, no charge for writing the cache.
+    "gpt-4o": (Decimal("2.50"), Decimal("10.00"), Decimal("1.25"), Decimal("2.50")),
+    "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60"), Decimal("0.075"), Decimal("0.15")),
+    "gpt-4.1": (Decimal("2.00"), Decimal("8.00"), Decimal("0.50"), Decimal("2.00")),
+    "gpt-4.1-mini": (Decimal("0.40"), Decimal("1.60"), Decimal("0.10"), Decimal("0.40")),
+    "gpt-4.1-nano": (Decimal("0.10"), Decimal("0.40"), Decimal("0.025"), Decimal("0.10")),
+    # Anthropic: cache reads at 0.1x input, cache writes (5-minute) at 1.25x.
+    "claude-sonnet-4-5": (Decimal("3.00"), Decimal("15.00"), Decimal("0.30"), Decimal("3.75")),
+    "claude-haiku-4-5": (Decimal("1.00"), Decimal("5.00"), Decimal("0.10"), Decimal("1.25")),
+    "claude-opus-4-1": (Decimal("15.00"), Decimal("75.00"), Decimal("1.50"), Decimal("18.75")),
 }
 # Budget per stream in USD (empty: none); a job may override it.
 STREAM_BUDGET_USD = os.environ.get("STREAM_BUDGET_USD", "")
@@ -373,6 +406,29 @@ STREAMS_PER_USER_PER_MINUTE = int(os.environ.get("STREAMS_PER_USER_PER_MINUTE", 
 MAX_ACTIVE_STREAMS_PER_USER = int(os.environ.get("MAX_ACTIVE_STREAMS_PER_USER", "3"))
 # Snapshot requests one socket may send per minute.
 SNAPSHOT_REQUESTS_PER_MINUTE = int(os.environ.get("SNAPSHOT_REQUESTS_PER_MINUTE", "30"))
+
+# --- Webhooks and e-mail notices (README, "Webhooks and notifications") -----------
+# Webhook targets on private, loopback, link-local or reserved addresses are refused
+# (they would let an API client probe the site's own network) unless this is set.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# A delivery that is not answered 2xx is tried again after 10 s, 20 s, 40 s ... (doubling,
+# at most WEBHOOK_BACKOFF_MAX_SECONDS apart), WEBHOOK_MAX_ATTEMPTS times in all.
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
+WEBHOOK_BACKOFF_BASE_SECONDS = env_float("WEBHOOK_BACKOFF_BASE_SECONDS", 10.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_float("WEBHOOK_BACKOFF_MAX_SECONDS", 3600.0)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+# Links in e-mails point here (the site as its users reach it).
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
+# Django's e-mail settings from the environment; the console backend prints mail.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Reportsite <reports@localhost>")
 
 # --- Input limits (documented in the README) -------------------------------------
 JOB_TITLE_MAX_LENGTH = 200

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from reports.live import sse
 from reports.web import health
@@ -10,6 +12,8 @@ from reports.web.api import api
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Pages link the icon; this is for what browsers ask by habit (the admin, raw JSON).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/signup/", report_views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -7,12 +7,12 @@ it is offline output.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 from reports.pipelines.base import StageContext
 from starmap import inputs as brief
+from starmap.outputs import Objective, Objectives
 
 OFFLINE_NOTE = (
     "_Offline draft: composed without a language model from the brief you gave. "
@@ -155,7 +155,8 @@ def objectives_data(ctx: StageContext) -> list[dict[str, str]]:
 
 
 def objectives(ctx: StageContext) -> str:
-    return json.dumps(objectives_data(ctx), indent=2)
+    items = [Objective.model_validate(item) for item in objectives_data(ctx)]
+    return Objectives(objectives=items).model_dump_json(indent=2)
 
 
 def _objectives(ctx: StageContext) -> list[dict[str, Any]]:

@@ -17,6 +17,16 @@ class StarmapJobForm(SchemaForm):
         "roles_audiences": "Roles and audiences",
         "performance_gaps": "Current performance gaps",
     }
+    # Examples where the help text gives none (timeline, budget and delivery have one).
+    placeholders = {
+        "title": "e.g. Service excellence starmap",
+        "organisation": "e.g. Northwind Health",
+        "industry": "e.g. Healthcare",
+        "roles_audiences": "e.g. Front-desk staff (120)\nTeam leads (15)",
+        "business_goals": "e.g. Raise patient satisfaction from 72% to 85% by year end.",
+        "performance_gaps": "e.g. Staff do not know the new booking system.",
+        "constraints": "e.g. No overtime budget; shifts run 24/7.",
+    }
     help_texts = {
         "roles_audiences": "Who is this for? One role or group a line, with rough head counts.",
         "business_goals": "What the organisation wants to achieve, with numbers if any.",

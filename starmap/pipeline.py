@@ -16,7 +16,7 @@ from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
-from reports.pipelines.base import OutputInvalid, Pipeline, StageSpec, parse_json_list
+from reports.pipelines.base import Pipeline, StageSpec
 from reports.pipelines.inputs import optional_text, required_text
 from reports.pipelines.registry import register as register_pipeline
 from starmap import assembly, drafts
@@ -31,12 +31,9 @@ from starmap.models import (
     OrganisationSize,
     StarmapJob,
 )
+from starmap.outputs import Objectives
 
 LIMIT = settings.JOB_FIELD_MAX_LENGTH
-BLOOM_LEVELS = {"remember", "understand", "apply", "analyse", "analyze", "evaluate", "create",
-                "value"}
-OBJECTIVE_KEYS = ("id", "audience", "objective", "measure")
-MAX_OBJECTIVES = 12
 # "$50,000", "50 000 €", "EUR 12000.50": people type amounts in many ways. A currency
 # (code or sign) may come before or after; thousands may be grouped by one separator.
 _CODE = r"(?:USD|EUR|GBP|CHF|CAD|AUD)"
@@ -138,21 +135,6 @@ def _read_number(value: int | float | Decimal) -> Decimal:
     return amount
 
 
-def parse_objectives(text: str) -> list[Any]:
-    """3-12 objectives, each with non-empty id, audience, objective and measure."""
-    items = parse_json_list(text, item_keys=OBJECTIVE_KEYS, min_items=3)
-    if len(items) > MAX_OBJECTIVES:
-        raise OutputInvalid(f"expected at most {MAX_OBJECTIVES} objectives, got {len(items)}")
-    for number, item in enumerate(items, start=1):
-        empty = [k for k in OBJECTIVE_KEYS if not isinstance(item[k], str) or not item[k].strip()]
-        if empty:
-            raise OutputInvalid(f"objective {number} has an empty {', '.join(empty)}")
-        level = str(item.get("level", "")).strip().lower()
-        if level and level not in BLOOM_LEVELS:
-            raise OutputInvalid(f"objective {number} has an unknown level {level!r}")
-    return items
-
-
 PIPELINE = Pipeline(
     type="starmap",
     title="Starmap",
@@ -163,6 +145,7 @@ PIPELINE = Pipeline(
     job_model=StarmapJob,
     input_schema=StarmapInput,
     prompt_dir=Path(__file__).parent / "prompts",
+    brief_prompt="_brief.txt",
     list_url_name="starmap:job_list",
     nav_label="Starmaps",
     nav_order=10,
@@ -174,8 +157,8 @@ PIPELINE = Pipeline(
         StageSpec("gaps", "Performance gaps", "gaps.txt", reads=("organisation",),
                   weight=1.0, max_tokens=900, draft=drafts.gaps),
         StageSpec("objectives", "Learning objectives", "objectives.txt",
-                  reads=("learners", "gaps"), weight=1.0, max_tokens=1200, json_output=True,
-                  parse=parse_objectives, draft=drafts.objectives),
+                  reads=("learners", "gaps"), weight=1.0, max_tokens=1200, output=Objectives,
+                  draft=drafts.objectives),
         StageSpec("modalities", "Delivery modalities", "modalities.txt",
                   reads=("learners", "objectives"), weight=1.2, max_tokens=1000,
                   draft=drafts.modalities),

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
-from reports.models import BaseJob, Report
+from reports.models import BaseJob
 from reports.web.cards import JobCard, job_cards
+from reports.web.job_lists import ListFilter
 from starmap.models import OrganisationSize, StarmapJob
 
 if TYPE_CHECKING:
@@ -29,17 +30,25 @@ def generate_url(job: BaseJob) -> str:
     return reverse("starmap:job_generate", args=[job.pk])
 
 
+def duplicate_url(job: BaseJob) -> str:
+    return reverse("starmap:job_duplicate", args=[job.pk])
+
+
+def delete_url(job: BaseJob) -> str:
+    return reverse("starmap:job_delete", args=[job.pk])
+
+
 def cards_for(
-    user: AbstractBaseUser | AnonymousUser, jobs: list[StarmapJob] | None = None
+    user: AbstractBaseUser | AnonymousUser,
+    jobs: list[StarmapJob] | None = None,
+    filters: ListFilter | None = None,
 ) -> list[JobCard]:
-    """The user's starmaps (newest first), each with its latest stream and report."""
+    """The user's starmaps (newest first, those ``filters`` let through), each with its
+    latest stream and report."""
     if jobs is None:
-        jobs = list(StarmapJob.objects.filter(owner_id=user.pk).order_by("-created_at")[:MAX_CARDS])
-    return job_cards(jobs, subtitle=subtitle, generate_url=generate_url)
-
-
-def versions(job: StarmapJob) -> list[Report]:
-    """Every document made for the job, newest first (legacy ones included)."""
-    return list(
-        Report.objects.filter(job_type=StarmapJob.job_type, job_id=job.pk).order_by("-created_at")
-    )
+        mine = StarmapJob.objects.filter(owner_id=user.pk)
+        if filters is not None:
+            mine = filters.apply(mine, StarmapJob.job_type)
+        jobs = list(mine.order_by("-created_at")[:MAX_CARDS])
+    return job_cards(jobs, subtitle=subtitle, generate_url=generate_url,
+                     duplicate_url=duplicate_url, delete_url=delete_url)

@@ -178,9 +178,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def browser_page() -> Iterator[object]:
-    """A fresh Chromium page (sync API, closed after the test)."""
+def chromium_page(args: list[str]) -> Iterator[object]:
+    """A fresh Chromium page (sync API) launched with ``args``, closed afterwards; a
+    failure under CI when Chromium is missing, else a skip."""
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
         if os.environ.get("CI", "").lower() == "true":
@@ -189,7 +189,7 @@ def browser_page() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.set_default_timeout(20_000)
@@ -198,6 +198,12 @@ def browser_page() -> Iterator[object]:
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[object]:
+    """A fresh Chromium page (sync API, closed after the test)."""
+    yield from chromium_page(CHROMIUM_ARGS)
 
 
 # --- WebSocket tests ---

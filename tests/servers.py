@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -101,12 +104,30 @@ def migrate(env: dict[str, str]) -> None:
                    cwd=ROOT, env=env, check=True)
 
 
+_migrated: list[Path] = []  # the session's migrated template database, once made
+
+
+def migrated_database(database: Path) -> None:
+    """Put a freshly migrated SQLite database at ``database``: migrated once per test
+    session (a Django start and every migration, seconds under load), then copied."""
+    if not _migrated:
+        folder = Path(tempfile.mkdtemp(prefix="reportsite-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = folder / "db.sqlite3"
+        migrate(server_env(template))
+        with sqlite3.connect(template) as conn:  # fold the WAL in: one file to copy
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode=DELETE")
+        _migrated.append(template)
+    shutil.copyfile(_migrated[0], database)
+
+
 @contextmanager
 def embedded_server(**extra: str) -> Iterator[ServerProcess]:
     """A migrated, running embedded-mode server; stopped (and its database removed) after."""
     with tempfile.TemporaryDirectory(prefix="reportsite-") as folder:
         env = server_env(Path(folder) / "db.sqlite3", **extra)
-        migrate(env)
+        migrated_database(Path(folder) / "db.sqlite3")
         server = ServerProcess(env)
         server.start()
         try:
@@ -128,3 +149,22 @@ def sign_up(page: Any, base_url: str, username: str, password: str = PASSWORD) -
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/" not in url)
+
+
+def log_in(page: Any, base_url: str, username: str, password: str = PASSWORD) -> None:
+    """Log in through the login form."""
+    page.goto(base_url + "/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/" not in url)
+
+
+def make_staff(server: ServerProcess, username: str, password: str = PASSWORD) -> None:
+    """Create a staff superuser in the server's database (as an operator would)."""
+    code = (
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_superuser({username!r}, '', {password!r})"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", code],
+                   cwd=ROOT, env=server.env, check=True)

@@ -20,6 +20,7 @@ LAYERS = (
     ("reports.events", "reports.pipelines", "reports.providers", "reports.documents"),
     ("reports.runtime",),
     ("reports.streams",),
+    ("reports.notify",),
     ("reports.live",),
     ("reports.web",),
     ("reports.client_report", "starmap"),

@@ -6,10 +6,10 @@ without a model is still a useful first draft. Every piece says it is offline ou
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from reports.client_report.outputs import BriefAnalysis, Outline, OutlineSection
 from reports.pipelines.base import StageContext
 
 OFFLINE_NOTE = "_Offline draft: composed without a language model from the brief you gave._"
@@ -45,16 +45,15 @@ def brief(ctx: StageContext) -> str:
         "Every recommendation has an owner and a first step",
         "Assumptions are stated and can be checked",
     ]
-    data = {
-        "client": client,
-        "objective": objective + ".",
-        "audience": audience,
-        "key_questions": questions,
-        "success_criteria": criteria,
-        "tone": "plain, direct, evidence-led",
-        "note": "offline draft",
-    }
-    return json.dumps(data, indent=2)
+    data = BriefAnalysis(
+        client=client,
+        objective=objective + ".",
+        audience=audience,
+        key_questions=questions,
+        success_criteria=criteria,
+        tone="plain, direct, evidence-led (offline draft)",
+    )
+    return data.model_dump_json(indent=2)
 
 
 def context(ctx: StageContext) -> str:
@@ -83,7 +82,8 @@ def context(ctx: StageContext) -> str:
     return "\n".join(lines)
 
 
-def outline(ctx: StageContext) -> str:
+def outline_data(ctx: StageContext) -> list[dict[str, str]]:
+    """The outline as data: four sections every report of this kind needs."""
     client = ctx.inputs.get("client") or "the client"
     sections = [
         {"title": "Where things stand", "purpose": f"Describe {client}'s current position."},
@@ -91,14 +91,19 @@ def outline(ctx: StageContext) -> str:
         {"title": "Options", "purpose": "Compare realistic options within the constraints."},
         {"title": "Measuring progress", "purpose": "Define how success will be measured."},
     ]
-    return json.dumps(sections, indent=2)
+    return sections
+
+
+def outline(ctx: StageContext) -> str:
+    sections = [OutlineSection.model_validate(item) for item in outline_data(ctx)]
+    return Outline(sections=sections).model_dump_json(indent=2)
 
 
 def sections(ctx: StageContext) -> str:
     i = ctx.inputs
     client = i.get("client") or "the client"
     topic = _topic(i)
-    outline_items = ctx.data.get("outline") or json.loads(outline(ctx))
+    outline_items = ctx.data.get("outline") or outline_data(ctx)
     questions = (ctx.data.get("brief") or {}).get("key_questions", [])
     bodies = [
         f"{client} starts from a position that is partly understood. The aim, as the brief "

@@ -16,6 +16,14 @@ class ReportJobForm(SchemaForm):
         "context_notes": forms.Textarea(attrs={"rows": 4}),
         "constraints": forms.Textarea(attrs={"rows": 2}),
     }
+    placeholders = {
+        "title": "e.g. Customer retention plan",
+        "client": "e.g. Acme Ltd",
+        "objective": "e.g. Reduce customer churn by 20% within a year, starting with onboarding.",
+        "audience": "e.g. the board, the head of customer success",
+        "context_notes": "e.g. Churn rose from 8% to 12% after the price change in March.",
+        "constraints": "e.g. No new hires this year; decisions by the end of Q2.",
+    }
     help_texts = {
         "objective": "What should the report help the client decide or do?",
         "context_notes": "Anything the writer should know: history, numbers, names.",

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict
 
 from reports.client_report import drafts
+from reports.client_report.outputs import BriefAnalysis, Outline
 from reports.models import ReportJob
-from reports.pipelines.base import Pipeline, StageSpec, parse_json_list, parse_json_object
+from reports.pipelines.base import Pipeline, StageSpec
 from reports.pipelines.inputs import optional_text, required_text
 from reports.pipelines.registry import register as register_pipeline
 
@@ -33,14 +34,6 @@ class ReportInput(BaseModel):
     constraints: Annotated[str, optional_text(LIMIT)] = ""
 
 
-def parse_brief(text: str) -> dict[str, Any]:
-    return parse_json_object(text, required=("objective", "key_questions"))
-
-
-def parse_outline(text: str) -> list[Any]:
-    return parse_json_list(text, item_keys=("title",), min_items=2)
-
-
 PIPELINE = Pipeline(
     type="report",
     title="Client report",
@@ -48,6 +41,7 @@ PIPELINE = Pipeline(
     job_model=ReportJob,
     input_schema=ReportInput,
     prompt_dir=Path(__file__).parent / "prompts",
+    brief_prompt="_brief.txt",
     list_url_name="client_report:job_list",
     nav_label="Reports",
     nav_order=0,
@@ -58,8 +52,7 @@ PIPELINE = Pipeline(
             "brief.txt",
             weight=1.0,
             max_tokens=600,
-            json_output=True,
-            parse=parse_brief,
+            output=BriefAnalysis,
             draft=drafts.brief,
         ),
         StageSpec(
@@ -77,8 +70,7 @@ PIPELINE = Pipeline(
             reads=("brief", "context"),
             weight=1.0,
             max_tokens=600,
-            json_output=True,
-            parse=parse_outline,
+            output=Outline,
             draft=drafts.outline,
         ),
         StageSpec(

@@ -11,4 +11,6 @@ urlpatterns = [
     path("reports/new/", views.job_create, name="job_create"),
     path("reports/<str:job_id>/", views.job_detail, name="job_detail"),
     path("reports/<str:job_id>/generate/", views.job_generate, name="job_generate"),
+    path("reports/<str:job_id>/delete/", views.job_delete, name="job_delete"),
+    path("reports/<str:job_id>/duplicate/", views.job_duplicate, name="job_duplicate"),
 ]

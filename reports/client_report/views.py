@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
@@ -17,8 +19,10 @@ from reports.live.fragments import progress_context
 from reports.models import BaseJob, ReportJob
 from reports.streams import services
 from reports.streams.services import ServiceError
+from reports.web import job_actions
 from reports.web.cards import JobCard, job_cards, live_stream_ids
 from reports.web.forks import with_previous
+from reports.web.job_lists import ListFilter
 from reports.web.jobs import generate, job_or_404
 
 CARD_TEMPLATE = "reports/_card.html"
@@ -37,20 +41,40 @@ def _cards(jobs: list[ReportJob]) -> list[JobCard]:
     def generate_url(job: BaseJob) -> str:
         return reverse("client_report:job_generate", args=[job.pk])
 
+    def url(name: str) -> Callable[[BaseJob], str]:
+        return lambda job: reverse(f"client_report:{name}", args=[job.pk])
+
     return job_cards(jobs, subtitle=lambda job: str(getattr(job, "client", "")),
-                     generate_url=generate_url)
+                     generate_url=generate_url, duplicate_url=url("job_duplicate"),
+                     delete_url=url("job_delete"))
 
 
 @require_GET
 @login_required
 def job_list(request: HtmxHttpRequest) -> HttpResponse:
-    jobs = list(ReportJob.objects.filter(owner=request.user).order_by("-created_at")[:100])
-    cards = _cards(jobs)
-    return render(
-        request,
-        "client_report/job_list.html",
-        {"cards": cards, "stream_ids": live_stream_ids(cards)},
-    )
+    """The user's reports as live cards; ``?q=`` searches titles, ``?status=`` filters."""
+    filters = ListFilter.from_query(request.GET)
+    mine = ReportJob.objects.filter(owner=request.user)
+    jobs = filters.apply(mine, ReportJob.job_type)
+    cards = _cards(list(jobs.order_by("-created_at")[:100]))
+    context = {"cards": cards, "stream_ids": live_stream_ids(cards),
+               "has_jobs": bool(cards) or mine.exists(), **filters.context("report")}
+    return render(request, "client_report/job_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def job_delete(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Confirm, then delete the report with its runs and documents (owner only)."""
+    return job_actions.delete_page(request, ReportJob, job_id, noun="report",
+                                   list_url=reverse("client_report:job_list"))
+
+
+@require_POST
+@login_required
+def job_duplicate(request: HttpRequest, job_id: str) -> HttpResponse:
+    """A copy with the same brief, not generated (owner only)."""
+    return job_actions.duplicate(request, ReportJob, job_id)
 
 
 @require_http_methods(["GET", "POST"])

@@ -3,7 +3,6 @@ overwritten. The run that completes a stream records it (``record_version``)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Max, QuerySet, Sum
@@ -56,7 +55,7 @@ def record_version(stream: StreamingJob, *, title: str, markdown: str) -> Report
         changed_stages=changed,
         tokens_in=spent["tokens_in"] or 0,
         tokens_out=spent["tokens_out"] or 0,
-        cost_usd=spent["cost"] if spent["cost"] is not None else Decimal("0"),
+        cost_usd=spent["cost"],  # None: nothing behind the change could be priced
         provenance=stages_provenance(stages),
     )
 

@@ -42,6 +42,23 @@ def parse_stage_models(raw: str) -> tuple[dict[str, str], list[str]]:
     return found, problems
 
 
+def parse_pricing(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[Decimal, ...]], list[str]]:
+    """``LLM_PRICING`` with every price a Decimal: ``(input, output)`` or ``(input,
+    output, cached input, cache write)``; and the models whose prices are not that."""
+    found: dict[str, tuple[Decimal, ...]] = {}
+    problems: list[str] = []
+    for model, prices in raw.items():
+        try:
+            values = tuple(Decimal(str(value)) for value in prices)
+        except (TypeError, InvalidOperation):
+            values = ()
+        if not 2 <= len(values) <= 4 or not all(v.is_finite() and v >= 0 for v in values):
+            problems.append(model)
+            continue
+        found[model] = values
+    return found, problems
+
+
 def parse_budget(raw: Any) -> Decimal | None:
     """A positive amount of USD, or None for no budget; ValueError otherwise."""
     if raw in (None, ""):
@@ -64,9 +81,21 @@ class Config:
     llm_provider: str
     llm_model: str
     stage_models: Mapping[str, str]
-    pricing: Mapping[str, tuple[Decimal, Decimal]]
+    # (input, output) or (input, output, cached input, cache write), USD per million.
+    pricing: Mapping[str, tuple[Decimal, ...]]
     offline_tokens_per_second: float
     offline_faults: str
+    # Structured output (JSON stages send their schema) and prompt caching
+    openai_structured_output: bool
+    anthropic_structured_output: bool
+    structured_output_off_models: frozenset[str]
+    openai_prompt_cache_key: bool
+    # Parse the providers' SSE ourselves (orjson, plain dicts) instead of the SDKs'
+    # pydantic object per chunk.
+    lean_streaming: bool
+    # Read a model's connection at most once per this many seconds (0: at once).
+    read_interval_seconds: float
+    anthropic_prompt_caching: bool
     # Retries and time limits
     max_attempts: int
     backoff_base_seconds: float
@@ -96,12 +125,27 @@ class Config:
     streams_per_user_per_minute: int
     max_active_streams_per_user: int
     snapshot_requests_per_minute: int
+    # Webhooks and e-mail notices
+    webhook_allow_private: bool
+    webhook_max_attempts: int
+    webhook_backoff_base_seconds: float
+    webhook_backoff_max_seconds: float
+    webhook_timeout_seconds: float
+    site_url: str
     problems: tuple[tuple[str, str], ...] = field(default=())
 
     def model_for(self, job_type: str, stage_key: str, stage_model: str = "") -> str:
         """The model a stage uses: ``LLM_STAGE_MODELS``, else the pipeline's own choice,
         else ``LLM_MODEL`` ("" = the provider's default)."""
         return self.stage_models.get(f"{job_type}:{stage_key}") or stage_model or self.llm_model
+
+    def structured_output_off(self, model: str) -> bool:
+        """``LLM_STRUCTURED_OUTPUT_OFF`` names ``model`` (or its family: ``llama3`` covers
+        ``llama3-8b``): its JSON stages use the fallback."""
+        return any(
+            model == name or model.startswith(name + "-") or model.startswith(name + ":")
+            for name in self.structured_output_off_models
+        )
 
 
 def _build() -> Config:
@@ -115,14 +159,31 @@ def _build() -> Config:
     except ValueError as exc:
         problems.append(("STREAM_BUDGET_USD", f"{exc} in USD"))
         budget = None
+    pricing, bad_prices = parse_pricing(settings.LLM_PRICING)
+    problems += [
+        ("LLM_PRICING", f"for {model!r} needs 2 to 4 prices of 0 or more (input, output, "
+         "cached input, cache write)") for model in bad_prices
+    ]
+    parser = str(settings.LLM_STREAM_PARSER).strip().lower()
+    if parser not in ("lean", "sdk"):
+        problems.append(("LLM_STREAM_PARSER", f"{parser!r} is not lean or sdk"))
     runner = settings.STREAM_RUNNER
     return Config(
         llm_provider=settings.LLM_PROVIDER,
         llm_model=settings.LLM_MODEL.strip(),
         stage_models=MappingProxyType(stage_models),
-        pricing=MappingProxyType(dict(settings.LLM_PRICING)),
+        pricing=MappingProxyType(pricing),
         offline_tokens_per_second=float(settings.OFFLINE_TOKENS_PER_SECOND),
         offline_faults=settings.OFFLINE_FAULTS,
+        openai_structured_output=bool(settings.OPENAI_STRUCTURED_OUTPUT),
+        anthropic_structured_output=bool(settings.ANTHROPIC_STRUCTURED_OUTPUT),
+        openai_prompt_cache_key=bool(settings.OPENAI_PROMPT_CACHE_KEY),
+        lean_streaming=parser != "sdk",
+        read_interval_seconds=max(0.0, float(settings.LLM_READ_INTERVAL_SECONDS)),
+        anthropic_prompt_caching=bool(settings.ANTHROPIC_PROMPT_CACHING),
+        structured_output_off_models=frozenset(
+            filter(None, (name.strip() for name in settings.LLM_STRUCTURED_OUTPUT_OFF.split(",")))
+        ),
         max_attempts=max(1, int(settings.LLM_MAX_ATTEMPTS)),
         backoff_base_seconds=float(settings.LLM_BACKOFF_BASE_SECONDS),
         backoff_max_seconds=float(settings.LLM_BACKOFF_MAX_SECONDS),
@@ -147,6 +208,12 @@ def _build() -> Config:
         streams_per_user_per_minute=max(0, int(settings.STREAMS_PER_USER_PER_MINUTE)),
         max_active_streams_per_user=max(0, int(settings.MAX_ACTIVE_STREAMS_PER_USER)),
         snapshot_requests_per_minute=max(0, int(settings.SNAPSHOT_REQUESTS_PER_MINUTE)),
+        webhook_allow_private=bool(settings.WEBHOOK_ALLOW_PRIVATE),
+        webhook_max_attempts=max(1, int(settings.WEBHOOK_MAX_ATTEMPTS)),
+        webhook_backoff_base_seconds=max(0.0, float(settings.WEBHOOK_BACKOFF_BASE_SECONDS)),
+        webhook_backoff_max_seconds=max(0.0, float(settings.WEBHOOK_BACKOFF_MAX_SECONDS)),
+        webhook_timeout_seconds=max(0.1, float(settings.WEBHOOK_TIMEOUT_SECONDS)),
+        site_url=str(settings.SITE_URL).rstrip("/"),
         problems=tuple(problems),
     )
 

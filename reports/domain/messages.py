@@ -7,12 +7,23 @@ ADVICE = {
     "server_error": "The model's provider had a server error. Resume to try again.",
     "timeout": "The model stopped answering in time. Resume to try again.",
     "stream_cut": "The connection to the model dropped. Resume to try again.",
-    "auth": "The API key was refused. An administrator must fix the key, then Resume.",
+    "auth": "An administrator must fix the key, then Resume.",
     "bad_request": "The model rejected the request. Check the model name and inputs, then Resume.",
     "invalid_output": "The model's answer did not have the expected shape. Retry this stage.",
     "config": "The site's model settings are wrong. An administrator must fix them, then Resume.",
     "internal": "Something went wrong on our side. Your finished stages are saved; Resume.",
     "budget": "The stream reached its cost budget. Raise the budget, then Resume.",
+    "overloaded": "The model's provider is overloaded. Resume in a few minutes.",
+    "context_length": "The inputs and earlier stages are too long for this model. Shorten the "
+    "inputs, or choose a model with a larger context window (LLM_STAGE_MODELS), then Retry.",
+    "truncated": "The answer was longer than the stage allows, even with a higher limit. "
+    "Retry this stage, or shorten what it is asked to cover.",
+    "content_filtered": "The provider's content filter stopped the answer. Rephrase the inputs, "
+    "then Retry this stage.",
+    "refused": "The model declined to write this part. Rephrase the inputs, then Retry this "
+    "stage.",
+    "schema_refused": "The model does not take a JSON schema. Set LLM_STRUCTURED_OUTPUT_OFF "
+    "for it, then Retry.",
 }
 
 

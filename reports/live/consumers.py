@@ -1,9 +1,14 @@
-"""WebSocket consumers: JSON events for API clients, HTML fragments for our pages.
+"""WebSocket consumers: JSON events for API clients here, HTML fragments for our pages
+in reports/live/pages.py, on the base class both share.
 
 Both send a full snapshot first on every (re)connect, remember the last ``seq`` they
 forwarded per stream, and answer a gap (the channel layer dropped messages) with a
 fresh snapshot. A delta whose text does not follow what the client has (it joined
 mid-stage, or after a gap) is repaired from the checkpointed text.
+
+Sockets have no channel of their own: they read their streams' events from this
+process's hub (reports/live/hub.py), one subscription per stream however many sockets
+watch it, through a bounded mailbox drained by one task per socket.
 """
 
 from __future__ import annotations
@@ -11,29 +16,25 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from reports.domain.config import config
-from reports.domain.events import (
-    CHANNEL_MESSAGE,
-    FINAL_EVENTS,
-    SNAPSHOT,
-    EventType,
-    stream_group,
-)
-from reports.events.publisher import publisher
-from reports.live import fragments as live
-from reports.live.deltas import follow_text
+from reports.domain.events import SNAPSHOT, EventType
+from reports.live.access import visible_ids
+from reports.live.auth import chosen_subprotocol
+from reports.live.deltas import SavedText, follow_text
 from reports.live.frames import BadFrame, RequestBudget, decode_frame
-from reports.models import ACTIVE_STATUSES, Stage, StageStatus, StreamingJob
-from reports.streams.selectors import parse_uuid, stream_snapshot
+from reports.live.hub import Delivery, Feed, Mailbox, hub, saved_output_loader
+from reports.models import Stage, StageStatus, StreamingJob
+from reports.streams.selectors import stream_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -45,26 +46,41 @@ MAX_STREAMS_PER_SOCKET = 100
 class Watch:
     """What one socket has sent for one stream."""
 
+    feed: Feed
     last_seq: int | None = None
     # The seq of the last snapshot: events up to it are already in it.
     snapshot_seq: int = -1
     text_len: dict[str, int] = field(default_factory=dict)
-    # Whether the client last saw the stream active, and when it last heard of it.
-    active: bool = True
-    heard_at: float = 0.0
+    # The feed's last delivery this socket has handled (deliveries are replayed after
+    # a shared snapshot; this keeps each one handled once).
+    last_index: int = -1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot as sent, shared by the sockets of a feed that want the same kind."""
+
+    seq: int
+    active: bool
+    text_len: dict[str, int]
+    text: str
 
 
 class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
     """Shared by both consumers: subscriptions, ownership, ordering and repair."""
 
+    # No channel per socket: events come from the hub (an alias no layer is named).
+    channel_layer_alias = "live-sockets-use-the-hub"
     # Whether the snapshot carries the running stages' text (HTML does, JSON does not).
     snapshot_has_text = True
+    # Whether each delta is made to continue the client's copy of the text (JSON); HTML
+    # pages are sent a stage's whole text instead (reports/live/running.py).
+    repairs_text = True
 
     async def connect(self) -> None:
         self.watches: dict[str, Watch] = {}
-        self.lock = asyncio.Lock()
+        self.mailbox = Mailbox()
         self.snapshot_budget = RequestBudget(config().snapshot_requests_per_minute, 60.0)
-        publisher.bind_server_loop(asyncio.get_running_loop())
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=FORBIDDEN)
@@ -73,30 +89,33 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         if ids is None:
             await self.close(code=FORBIDDEN)
             return
-        allowed = await self.visible_ids(ids)
+        allowed = await visible_ids(user, ids)
         if len(allowed) != len(ids):
             await self.close(code=FORBIDDEN)
             return
-        await self.accept()
+        await self.accept(subprotocol=chosen_subprotocol(self.scope))
+        self.drain_task = asyncio.ensure_future(self.drain())
         for stream_id in allowed:
             await self.watch(stream_id)
-        self.idle_task = asyncio.ensure_future(self.check_idle_streams())
-
-    async def disconnect(self, code: int) -> None:
-        task = getattr(self, "idle_task", None)
-        if task is not None:
-            task.cancel()
-        for stream_id in list(getattr(self, "watches", {})):
-            await self.channel_layer.group_discard(stream_group(stream_id), self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # channels (4.2+) runs close_old_connections in a thread before EVERY message,
-        # a thread hop per delta per socket. Stream events touch the database only to
-        # repair, through database_sync_to_async, which closes old connections itself.
-        if message["type"] == CHANNEL_MESSAGE:
-            await self.stream_event(message)
-        else:
-            await super().dispatch(message)
+        # channels (4.2+) runs close_old_connections before every message in the one
+        # thread all of this process's sockets share for the database, where each
+        # handshake's session lookup also waits. In a reconnect storm a disconnect stuck
+        # in that queue is killed by Daphne before it leaves the hub, and every hop delays
+        # the next handshake. These consumers reach the database only through
+        # database_sync_to_async, which closes old connections itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def disconnect(self, code: int) -> None:
+        task = getattr(self, "drain_task", None)
+        if task is not None:
+            task.cancel()
+        for stream_id, watch in getattr(self, "watches", {}).items():
+            watch.feed.hub.leave(stream_id, self.mailbox)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -126,9 +145,11 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             message = f"Too many snapshot requests; try again in {wait:.0f} s."
             await self.refuse_frame("rate_limited", message, retry_after=round(wait, 1))
             return
-        async with self.lock:
-            for stream_id in self.watches:
-                await self.resync(stream_id)
+        self.resync_requested = asyncio.get_running_loop().time()
+        for stream_id in self.watches:
+            self.mailbox.resync(stream_id)
+
+    resync_requested = float("-inf")
 
     @abc.abstractmethod
     def initial_stream_ids(self) -> list[str] | None:
@@ -137,106 +158,123 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
     async def watch(self, stream_id: str) -> None:
         if stream_id in self.watches:
             return
-        self.watches[stream_id] = Watch()
-        await self.channel_layer.group_add(stream_group(stream_id), self.channel_name)
-        async with self.lock:
-            await self.resync(stream_id)
+        feed = await hub().join(stream_id, self.mailbox)
+        self.watches[stream_id] = Watch(feed)
+        self.mailbox.resync(stream_id)  # the snapshot comes first
 
-    @database_sync_to_async
-    def visible_ids(self, ids: list[str]) -> list[str]:
-        parsed = [parse_uuid(value) for value in ids]
-        pks = [pk for pk in parsed if pk is not None]
-        if len(pks) != len(parsed):
-            return []
-        found = StreamingJob.objects.visible_to(self.scope["user"]).filter(pk__in=pks)
-        return [str(pk) for pk in found.values_list("pk", flat=True)]
+    async def drain(self) -> None:
+        """Send what the mailbox holds, in order, until the socket closes."""
+        while True:
+            item = await self.mailbox.get(self.idle_timeout())
+            try:
+                if item is not None:
+                    await self.take(*item)
+                await self.when_idle()
+            except Exception:  # one event's trouble must not silence the socket
+                logger.exception("Could not send %s's update", item[0] if item else "a")
 
-    @database_sync_to_async
-    def load(self, stream_id: str) -> tuple[StreamingJob, list[Stage]] | None:
+    async def take(self, stream_id: str, delivery: Delivery | None) -> None:
+        watch = self.watches.get(stream_id)
+        if watch is None:
+            return
+        if delivery is None:
+            await self.resync(stream_id, self.resync_requested)
+        else:
+            await self.handle(stream_id, watch, delivery)
+
+    def idle_timeout(self) -> float | None:
+        """How long the socket may wait for its next delivery (None: as long as it takes)."""
+        return None
+
+    async def when_idle(self) -> None:
+        """After each delivery, and when ``idle_timeout`` ran out: send what is due."""
+
+    @abc.abstractmethod
+    def snapshot_key(self) -> Any:
+        """Sockets with the same key get the same snapshot text."""
+
+    @abc.abstractmethod
+    def snapshot_text(self, stream: StreamingJob, stages: list[Stage]) -> str:
+        """The whole state of one stream, as this socket sends it (sync: may query)."""
+
+    def load_snapshot(self, stream_id: str) -> Snapshot | None:
         stream = StreamingJob.objects.filter(pk=stream_id).first()
         if stream is None:
             return None
-        return stream, list(stream.stages.in_order())
-
-    async def resync(self, stream_id: str) -> None:
-        """Send a snapshot and restart the seq and text bookkeeping from it."""
-        loaded = await self.load(stream_id)
-        if loaded is None:
-            return
-        stream, stages = loaded
-        watch = self.watches[stream_id]
-        watch.last_seq = None
-        watch.snapshot_seq = stream.seq
-        watch.active = stream.is_generating
-        watch.heard_at = asyncio.get_running_loop().time()
-        # What the client now holds of each running stage's text.
-        watch.text_len = {
+        stages = list(stream.stages.in_order())
+        # What the client will hold of each running stage's text.
+        text_len = {
             s.key: len(s.output) if self.snapshot_has_text else 0
             for s in stages
             if s.status == StageStatus.RUNNING
         }
-        await self.send_snapshot(stream, stages)
+        text = self.snapshot_text(stream, stages)
+        return Snapshot(stream.seq, stream.is_generating, text_len, text)
 
-    async def stream_event(self, message: dict[str, Any]) -> None:
-        """A channel-layer message from the engine: ``{"event": {...}}``."""
-        event = message["event"]
-        stream_id = event["stream_id"]
-        async with self.lock:
-            watch = self.watches.get(stream_id)
-            if watch is None:
+    async def resync(self, stream_id: str, not_before: float = float("-inf")) -> None:
+        """Send a snapshot (shared with this process's other sockets of the stream, if
+        one was just loaded), then replay what the feed received since it."""
+        watch = self.watches[stream_id]
+        feed = watch.feed
+        load = database_sync_to_async(self.load_snapshot)
+        snapshot = await feed.share(self.snapshot_key(), lambda: load(stream_id), not_before)
+        if snapshot is None:
+            return
+        feed.active = snapshot.active
+        watch.last_seq = None
+        watch.snapshot_seq = snapshot.seq
+        watch.text_len = dict(snapshot.text_len)
+        watch.last_index = -1
+        await self.send(text_data=snapshot.text)
+        for delivery in list(feed.recent):
+            await self.handle(stream_id, watch, delivery, replaying=True)
+
+    async def handle(
+        self, stream_id: str, watch: Watch, delivery: Delivery, *, replaying: bool = False
+    ) -> None:
+        """Forward one delivery, in seq order, repaired to continue the client's text."""
+        if delivery.index <= watch.last_index:
+            return  # handled already (replayed after a snapshot)
+        watch.last_index = delivery.index
+        event = delivery.event
+        seq = event["seq"]
+        if seq <= (watch.last_seq if watch.last_seq is not None else watch.snapshot_seq):
+            return  # already sent, or already part of the snapshot
+        if watch.last_seq is not None and seq != watch.last_seq + 1 and not replaying:
+            # A gap: messages were dropped. A snapshot loaded after this one arrived,
+            # then the replay (which includes this delivery) from it.
+            await self.resync(stream_id, delivery.at)
+            return
+        watch.last_seq = seq
+        if event["type"] == EventType.STAGE_DELTA and self.repairs_text:
+            repaired = await follow_text(event, watch.text_len, saved_text(watch.feed, event))
+            if repaired is None:
                 return
-            seq = event["seq"]
-            if seq <= (watch.last_seq if watch.last_seq is not None else watch.snapshot_seq):
-                return  # already sent, or already part of the snapshot
-            if watch.last_seq is not None and seq != watch.last_seq + 1:
-                await self.resync(stream_id)  # a gap: messages were dropped
-                if seq <= watch.snapshot_seq:
-                    return
-            watch.last_seq = seq
-            watch.heard_at = asyncio.get_running_loop().time()
-            if event["type"] in FINAL_EVENTS:
-                watch.active = False
-            if event["type"] == EventType.STAGE_DELTA:
-                repaired = await follow_text(event, watch.text_len)
-                if repaired is None:
-                    return
-                event = repaired
-            elif event["type"] == EventType.STAGE_STARTED:
-                watch.text_len[event["stage"]] = 0
-            await self.forward(event)
-
-    async def check_idle_streams(self) -> None:
-        """Every few seconds, look up active streams this socket has not heard from.
-
-        Gaps are repaired when the next event arrives; this covers the one case where
-        none will: the channel layer dropped a stream's final event.
-        """
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(config().live_idle_check_seconds)
-            quiet_since = loop.time() - config().live_idle_check_seconds
-            quiet = [
-                sid for sid, w in self.watches.items() if w.active and w.heard_at < quiet_since
-            ]
-            if not quiet:
-                continue
-            for stream_id in await self.finished_ids(quiet):
-                async with self.lock:
-                    if self.watches[stream_id].active:
-                        await self.resync(stream_id)
-
-    @database_sync_to_async
-    def finished_ids(self, stream_ids: list[str]) -> list[str]:
-        found = StreamingJob.objects.filter(pk__in=stream_ids).exclude(status__in=ACTIVE_STATUSES)
-        return [str(pk) for pk in found.values_list("pk", flat=True)]
+            if repaired is not event:
+                await self.forward(Delivery(delivery.index, repaired, delivery.at))
+                return
+        elif event["type"] == EventType.STAGE_STARTED:
+            watch.text_len[event["stage"]] = 0
+        await self.forward(delivery)
 
     @abc.abstractmethod
-    async def send_snapshot(self, stream: StreamingJob, stages: list[Stage]) -> None:
-        """Send the whole state of one stream."""
-
-    @abc.abstractmethod
-    async def forward(self, event: dict[str, Any]) -> None:
+    async def forward(self, delivery: Delivery) -> None:
         """Send one event (as JSON, or as the HTML fragments it changes)."""
+
+
+def saved_text(feed: Feed, event: dict[str, Any]) -> SavedText:
+    """Reads a stage's checkpoint for ``follow_text``: the one another socket of the feed
+    just read, unless it is too short for ``event``."""
+
+    async def saved(sid: str, key: str) -> str:
+        load = saved_output_loader(sid, key)
+        text = await feed.share(("output", key), load)
+        if len(text) < event.get("offset", 0):
+            now = asyncio.get_running_loop().time()
+            text = await feed.share(("output", key), load, now)
+        return text
+
+    return saved
 
 
 class StreamEventsConsumer(StreamWatcherConsumer):
@@ -250,12 +288,15 @@ class StreamEventsConsumer(StreamWatcherConsumer):
     def initial_stream_ids(self) -> list[str] | None:
         return [self.scope["url_route"]["kwargs"]["stream_id"]]
 
-    async def send_snapshot(self, stream: StreamingJob, stages: list[Stage]) -> None:
-        snapshot = await database_sync_to_async(stream_snapshot)(stream, stages)
-        await self.send_json({"type": SNAPSHOT, "seq": stream.seq, "stream": snapshot})
+    def snapshot_key(self) -> Any:
+        return "json"
 
-    async def forward(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+    def snapshot_text(self, stream: StreamingJob, stages: list[Stage]) -> str:
+        snapshot = stream_snapshot(stream, stages)
+        return json.dumps({"type": SNAPSHOT, "seq": stream.seq, "stream": snapshot})
+
+    async def forward(self, delivery: Delivery) -> None:
+        await self.send(text_data=delivery.json_text())
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content.get("type") == SNAPSHOT:
@@ -265,36 +306,3 @@ class StreamEventsConsumer(StreamWatcherConsumer):
 
     async def refuse_frame(self, code: str, message: str, **extra: Any) -> None:
         await self.send_json({"type": "error", "error": code, "message": message, **extra})
-
-
-class LivePageConsumer(StreamWatcherConsumer):
-    """``/ws/live/?streams=<id>,<id>``: HTML fragments for one page, many streams.
-
-    A page subscribes to a stream it starts later by sending ``{"subscribe": "<id>"}``
-    (``static/js/live.js``), so one socket serves every card on the page. Card pages add
-    ``details=0``: their snapshots then leave out the stage list and its text.
-    """
-
-    def initial_stream_ids(self) -> list[str] | None:
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        self.show_details = query.get("details", ["1"])[-1] != "0"
-        ids = [v for value in query.get("streams", []) for v in value.split(",") if v]
-        return ids if len(ids) <= MAX_STREAMS_PER_SOCKET else None
-
-    async def send_snapshot(self, stream: StreamingJob, stages: list[Stage]) -> None:
-        html = await database_sync_to_async(live.render_component)(
-            stream, show_details=self.show_details, oob=True
-        )
-        await self.send(text_data=html)
-
-    async def forward(self, event: dict[str, Any]) -> None:
-        html = await live.fragments_for(event)
-        if html:
-            await self.send(text_data=html)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        stream_id = content.get("subscribe")
-        if not isinstance(stream_id, str) or len(self.watches) >= MAX_STREAMS_PER_SOCKET:
-            return
-        if await self.visible_ids([stream_id]):
-            await self.watch(str(parse_uuid(stream_id)))

@@ -9,6 +9,7 @@ which replaces) when the client is missing some.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,11 +22,19 @@ def _saved_output(stream_id: str, key: str) -> str:
     return value.first() or ""
 
 
-async def follow_text(event: dict[str, Any], text_len: dict[str, int]) -> dict[str, Any] | None:
+# (stream id, stage key) -> the stage's checkpointed text.
+SavedText = Callable[[str, str], Awaitable[str]]
+_read_saved: SavedText = sync_to_async(_saved_output)
+
+
+async def follow_text(
+    event: dict[str, Any], text_len: dict[str, int], saved_text: SavedText | None = None
+) -> dict[str, Any] | None:
     """The delta to send so the client's text stays whole, or None to send nothing yet.
 
     ``text_len`` maps stage keys to how much text the client holds; a missing key means
     the client holds everything before this delta. It is updated in place.
+    ``saved_text`` reads the checkpoint (sockets of one process share the read).
     """
     key, text, offset = event["stage"], event["text"], event.get("offset", 0)
     known = text_len.get(key)
@@ -38,7 +47,7 @@ async def follow_text(event: dict[str, Any], text_len: dict[str, int]) -> dict[s
             return None
         text_len[key] = end
         return {**event, "text": text[known - offset :], "offset": known}
-    saved = await sync_to_async(_saved_output)(event["stream_id"], key)
+    saved = await (saved_text or _read_saved)(event["stream_id"], key)
     if len(saved) < offset:
         return None  # the checkpoint has not caught up yet; a later delta repairs
     text_len[key] = end

@@ -8,7 +8,8 @@ templates or the queries behind them.
 
 Ids are stable and include the stream id, so several streams can share a page:
 ``stream-<id>`` (the whole component), ``stream-<id>-summary`` (bar, totals, actions),
-``stage-<id>-<key>`` (one stage row) and ``stage-<id>-<key>-output`` (its text).
+``stage-<id>-<key>`` (one stage row) and ``stage-<id>-<key>-output`` (its text, as
+rendered HTML: a running stage's box is refilled by reports/live/running.py).
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 
 from reports.documents.versions import latest_version
-from reports.domain.events import BOUNDARY_EVENTS, EventType
-from reports.domain.rendering import render_markdown
+from reports.domain.events import BOUNDARY_EVENTS, FINAL_EVENTS, EventType
+from reports.domain.rendering import render_data
+from reports.live.running import is_json_stage, output_html
 from reports.models import Stage, StageStatus, StreamingJob
 from reports.runtime.admission import queue_position
-from reports.streams.eta import Estimate, estimate
+from reports.streams.eta import Estimate, elapsed, estimate
+
+# Stages whose text a page shows (a running one in a box that follows it).
+SHOWN_TEXT = frozenset({StageStatus.RUNNING, StageStatus.CANCELLED, StageStatus.COMPLETED})
 
 
 def sid(stream_id: uuid.UUID | str) -> str:
@@ -45,10 +50,14 @@ def progress_context(
     if report is None:
         report = latest_version(stream)
     timing = estimate(stream, stages)  # once per render: it reads the history
+    elapsed_seconds, ticking = elapsed(stages)
     return {
         "stream": stream,
         "stages": [stage_context(stream, stage, timing) for stage in stages],
         "eta_seconds": timing.eta_seconds,
+        "eta_floor": timing.eta_floor,
+        "elapsed_seconds": elapsed_seconds,
+        "elapsed_ticking": ticking and stream.is_generating,
         "report": report,
         "show_details": show_details,
         "sid": sid(stream.pk),
@@ -66,10 +75,18 @@ def stage_context(
         "sid": sid(stream.pk),
         "slow": bool(timing and stage.key in timing.slow),
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
-        "html": render_markdown(stage.output)
-        if stage.status == StageStatus.COMPLETED and not stage.data
-        else "",
+        "html": stage_html(stream, stage),
     }
+
+
+def stage_html(stream: StreamingJob, stage: Stage) -> str:
+    """A stage's text as the page shows it: rendered Markdown, or a JSON stage's data as
+    lists (finished: its parsed data; running: what the text holds so far)."""
+    if stage.status == StageStatus.COMPLETED and stage.data:
+        return render_data(stage.data)
+    if not stage.output or stage.status not in SHOWN_TEXT:
+        return ""
+    return output_html(stage.output, json_output=is_json_stage(stream.type, stage.key))
 
 
 def render_component(stream: StreamingJob, *, show_details: bool = True, oob: bool = False) -> str:
@@ -78,21 +95,27 @@ def render_component(stream: StreamingJob, *, show_details: bool = True, oob: bo
     return render_to_string("reports/_progress.html", context)
 
 
-def render_event_html(event: dict[str, Any]) -> str:
-    """The fragments one event changes, for every watcher of the stream."""
+def render_event_html(event: dict[str, Any], details: bool = True) -> str:
+    """The fragments one event changes, for every watcher of the stream. ``details``
+    False (card pages): only what a card shows, never a stage row or its text, so no
+    fragment arrives without a target."""
     stream_id = event["stream_id"]
-    if event["type"] == EventType.STAGE_DELTA:
-        target = f"stage-{sid(stream_id)}-{event['stage']}-output"
-        swap = "beforeend" if event.get("offset", 0) else "innerHTML"
-        return f'<div id="{target}" hx-swap-oob="{swap}">{escape(event["text"])}</div>'
     if event["type"] not in BOUNDARY_EVENTS:
+        # A delta's text is rendered whole and throttled (reports/live/running.py).
         return ""
     stream = StreamingJob.objects.filter(pk=stream_id).first()
     if stream is None:
         return ""
-    context = progress_context(stream)
+    context = progress_context(stream, show_details=details)
+    titles = {item["obj"].key: item["obj"].title for item in context["stages"]}
+    announcement = announcement_for(event, titles)
+    if event["type"] in FINAL_EVENTS:
+        # Every stage's actions change when the stream stops: swap the whole card.
+        html = render_to_string("reports/_progress.html", {**context, "oob": True,
+                                                            "announcement": announcement})
+        return html
     parts: list[str] = [render_to_string("reports/_summary.html", {**context, "oob": True})]
-    stage_key = event.get("stage")
+    stage_key = event.get("stage") if details else None
     for stage in context["stages"]:
         if stage["obj"].key == stage_key:
             # Why the stage is waiting, until it streams.
@@ -101,8 +124,6 @@ def render_event_html(event: dict[str, Any]) -> str:
             parts.append(
                 render_to_string("reports/_stage.html", {**context, "stage": stage, "oob": True})
             )
-    titles = {item["obj"].key: item["obj"].title for item in context["stages"]}
-    announcement = announcement_for(event, titles)
     if announcement:
         target = f"stream-{sid(stream_id)}-announce"
         parts.append(f'<div id="{target}" hx-swap-oob="innerHTML">{escape(announcement)}</div>')
@@ -119,7 +140,7 @@ def announcement_for(event: dict[str, Any], titles: dict[str, str]) -> str:
     if kind == EventType.STAGE_FAILED:
         return f"{title} failed."
     if kind == EventType.STREAM_COMPLETED:
-        return "The report is ready."
+        return "Done: the document is ready to open."
     if kind == EventType.STREAM_FAILED:
         return "Generation stopped on an error."
     if kind == EventType.STREAM_CANCELLED:
@@ -129,25 +150,26 @@ def announcement_for(event: dict[str, Any], titles: dict[str, str]) -> str:
     return ""
 
 
-# (stream id, seq) -> the render of that event, shared by this process's sockets.
-_rendered: OrderedDict[tuple[str, int], asyncio.Future[str]] = OrderedDict()
+# (stream id, seq, details) -> the render of that event, shared by this process's sockets.
+_rendered: OrderedDict[tuple[str, int, bool], asyncio.Future[str]] = OrderedDict()
 RENDERED_KEPT = 1024
 
 
-async def fragments_for(event: dict[str, Any]) -> str:
-    """``render_event_html(event)``, rendered at most once per event in this process.
+async def fragments_for(event: dict[str, Any], details: bool = True) -> str:
+    """``render_event_html(event, details)``, rendered at most once per event (and kind
+    of page) in this process.
 
     A boundary fragment shows the stream as it is when rendered, which is never older
-    than the event; deltas that follow stay whole because watchers repair text by
-    offset (reports/deltas.py).
+    than the event; the running stages' text that follows replaces the box's content
+    (reports/live/running.py), so it is whole whatever came before.
     """
     if event["type"] not in BOUNDARY_EVENTS:
-        return render_event_html(event)  # a delta: no database, nothing to share
-    key = (event["stream_id"], event["seq"])
+        return ""  # a delta: the socket sends its stage's rendered text (running.py)
+    key = (event["stream_id"], event["seq"], details)
     loop = asyncio.get_running_loop()
     render = _rendered.get(key)
     if render is None or render.get_loop() is not loop:
-        render = asyncio.ensure_future(database_sync_to_async(render_event_html)(event))
+        render = asyncio.ensure_future(database_sync_to_async(render_event_html)(event, details))
         _rendered[key] = render
         while len(_rendered) > RENDERED_KEPT:
             _rendered.popitem(last=False)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports.live.consumers import LivePageConsumer, StreamEventsConsumer
+from reports.live.consumers import StreamEventsConsumer
+from reports.live.pages import LivePageConsumer
 
 websocket_urlpatterns = [
     path("ws/streams/<str:stream_id>/", StreamEventsConsumer.as_asgi()),

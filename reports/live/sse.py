@@ -14,22 +14,20 @@ An async view streaming from an async generator: no thread per client.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from reports.domain.config import config
-from reports.domain.events import SNAPSHOT, EventType, stream_group
+from reports.domain.events import SNAPSHOT, EventType
 from reports.events.eventlog import event_log
-from reports.events.publisher import publisher
 from reports.live.deltas import follow_text
+from reports.live.hub import Mailbox, hub
 from reports.models import ACTIVE_STATUSES, ApiToken, StageStatus, StreamingJob
 from reports.streams.selectors import stream_for_user, stream_snapshot
 
@@ -93,15 +91,10 @@ class EventSource:
 
     async def messages(self) -> AsyncIterator[str]:
         """The response body: snapshot or replay, then live events and heartbeats."""
-        layer = get_channel_layer()
-        assert layer is not None, "CHANNEL_LAYERS is not configured"
-        # With the in-memory layer, events must be sent on the loop we listen on.
-        publisher.bind_server_loop(asyncio.get_running_loop())
-        channel = await layer.new_channel()
-        group = stream_group(self.stream_id)
-        # Join before reading the log or the snapshot, so nothing falls in between.
-        await layer.group_add(group, channel)
-        receive: asyncio.Future[Any] | None = None
+        # Join this process's feed of the stream before reading the log or the
+        # snapshot, so nothing falls in between.
+        mailbox, feeds = Mailbox(), hub()
+        await feeds.join(self.stream_id, mailbox)
         try:
             yield f"retry: {RETRY_MS}\n\n"
             replay = None
@@ -120,11 +113,8 @@ class EventSource:
             loop = asyncio.get_running_loop()
             last_sent = loop.time()
             while True:
-                if receive is None:
-                    receive = asyncio.ensure_future(layer.receive(channel))
-                # Wait without cancelling the receive: a cancelled receive may lose a message.
-                done, _ = await asyncio.wait({receive}, timeout=idle_check)
-                if not done:
+                item = await mailbox.get(timeout=idle_check)
+                if item is None:
                     # Quiet: if the stream ended and its final event was dropped, catch up.
                     if await sync_to_async(self._finished_past_last_seq)():
                         async for message in self.catch_up():
@@ -135,16 +125,15 @@ class EventSource:
                         last_sent = loop.time()
                     continue
                 last_sent = loop.time()
-                received, receive = receive.result(), None
-                incoming = received.get("event") if isinstance(received, dict) else None
-                if isinstance(incoming, dict) and incoming.get("stream_id") == self.stream_id:
-                    async for text in self.live(incoming):
-                        yield text
+                _, delivery = item
+                if delivery is None:  # fell behind (its backlog was dropped): catch up
+                    async for message in self.catch_up():
+                        yield message
+                    continue
+                async for text in self.live(delivery.event):
+                    yield text
         finally:
-            if receive is not None:
-                receive.cancel()
-            with contextlib.suppress(Exception):
-                await layer.group_discard(group, channel)
+            feeds.leave(self.stream_id, mailbox)
 
     async def live(self, event: dict[str, Any]) -> AsyncIterator[str]:
         """Forward a live event; fill a gap before it from the log, or resync."""

@@ -1,9 +1,17 @@
 """The streaming core's tables: jobs, streams with their stages and attempts, reports,
-API tokens. Everything above imports them from here."""
+API tokens, webhooks and notices. Everything above imports them from here."""
 
 from __future__ import annotations
 
 from reports.models.jobs import BaseJob, ReportJob
+from reports.models.notify import (
+    DeliveryAttempt,
+    EmailNotice,
+    NotificationSettings,
+    OutboxStatus,
+    Webhook,
+    WebhookDelivery,
+)
 from reports.models.streams import (
     ACTIVE_STATUSES,
     RESUMABLE_STATUSES,
@@ -19,6 +27,7 @@ from reports.models.streams import (
     StreamStatus,
     VersionReason,
     is_staff,
+    may_see,
     visible_to,
 )
 from reports.models.tokens import ApiToken, ApiTokenQuerySet, create_api_token
@@ -30,6 +39,10 @@ __all__ = [
     "ApiTokenQuerySet",
     "AttemptStatus",
     "BaseJob",
+    "DeliveryAttempt",
+    "EmailNotice",
+    "NotificationSettings",
+    "OutboxStatus",
     "Report",
     "ReportJob",
     "ReportQuerySet",
@@ -41,7 +54,10 @@ __all__ = [
     "StreamingJob",
     "StreamingJobQuerySet",
     "VersionReason",
+    "Webhook",
+    "WebhookDelivery",
     "create_api_token",
     "is_staff",
+    "may_see",
     "visible_to",
 ]

@@ -35,6 +35,10 @@ class BaseJob(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def get_absolute_url(self) -> str:
+        """The job's page (each job type names its own)."""
+        raise NotImplementedError
+
     def input_data(self) -> dict[str, Any]:
         """The inputs a generation run works from (snapshotted into the stream)."""
         return {"title": self.title, **{name: getattr(self, name) for name in self.input_fields}}

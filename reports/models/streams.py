@@ -48,6 +48,12 @@ def is_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
     return bool(getattr(user, "is_staff", False))
 
 
+def may_see(user: AbstractBaseUser | AnonymousUser, owner_id: Any) -> bool:
+    """``visible_to``'s rule for one row whose owner is known (the live sockets cache
+    owners so a handshake needs no query): the owner, or staff."""
+    return bool(user.is_authenticated and (is_staff(user) or owner_id == user.pk))
+
+
 def visible_to(queryset: Rows, user: AbstractBaseUser | AnonymousUser) -> Rows:
     """The rows of ``queryset`` that ``user`` may see: their own (``owner``), or every
     row for staff; nothing for an anonymous visitor. The one ownership rule."""
@@ -104,7 +110,11 @@ class StreamingJob(models.Model):
 
     tokens_in = models.BigIntegerField(default=0)
     tokens_out = models.BigIntegerField(default=0)
+    # Of tokens_in: served from the provider's prompt cache.
+    tokens_cached = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    # What prompt caching saved against paying every input token at the input rate.
+    cache_saved_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     # False once any attempt's cost could not be known (usage missing, unpriced model).
     cost_complete = models.BooleanField(default=True)
     budget_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
@@ -239,6 +249,8 @@ class Stage(models.Model):
     output = models.TextField(blank=True)
     data = models.JSONField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Attempts that asked again because the answer did not fit the stage's shape.
+    reasks = models.PositiveSmallIntegerField(default=0)
     error_kind = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
     model = models.CharField(max_length=120, blank=True)
@@ -247,6 +259,7 @@ class Stage(models.Model):
     # Input tokens the provider served from its prompt cache.
     tokens_cached = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cache_saved_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Copied from the stream this one was forked from: never sent to the model here.
@@ -286,10 +299,16 @@ class StageAttempt(models.Model):
         max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.RUNNING
     )
     model = models.CharField(max_length=120, blank=True)
+    # The provider was sent the stage's JSON schema (structured output), not told in
+    # the prompt.
+    structured = models.BooleanField(default=False)
     error_kind = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
     tokens_in = models.BigIntegerField(default=0)
     tokens_out = models.BigIntegerField(default=0)
+    # Of tokens_in: read from the prompt cache, and written to it.
+    tokens_cached = models.BigIntegerField(default=0)
+    tokens_cache_write = models.BigIntegerField(default=0)
     usage_known = models.BooleanField(default=False)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-import json
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.template import Context, Engine
 
+from reports.pipelines.errors import OutputInvalid
+from reports.pipelines.structured import StageOutput, loads, parse_output
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from reports.models import BaseJob
-
-
-class OutputInvalid(Exception):
-    """The model's output does not have the shape the stage asked for."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,11 @@ class StageSpec:
     max_tokens: int = 1200
     # A model for this stage only ("" = the site's model); settings can override.
     model: str = ""
-    json_output: bool = False
-    # Validates the text and returns its parsed data (raise OutputInvalid).
+    # A JSON stage's shape (reports.pipelines.structured): its validator, the schema
+    # sent to the model and its documentation, declared once.
+    output: builtins.type[StageOutput] | None = None
+    # Validates the text and returns its parsed data (raise OutputInvalid); a stage
+    # with an ``output`` model needs none.
     parse: Callable[[str], Any] | None = None
     # The offline provider's text for this stage, composed from the context.
     draft: Callable[[StageContext], str] | None = None
@@ -57,6 +59,20 @@ class StageSpec:
     @property
     def calls_model(self) -> bool:
         return self.build is None
+
+    @property
+    def json_output(self) -> bool:
+        """The stage answers in JSON."""
+        return self.output is not None
+
+    def parse_text(self, text: str) -> Any:
+        """The stage's data from the model's text (None for a prose stage); raises
+        ``OutputInvalid``."""
+        if self.parse is not None:
+            return self.parse(text)
+        if self.output is not None:
+            return parse_output(self.output, text)
+        return None
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,11 @@ class Pipeline:
     stages: tuple[StageSpec, ...]
     prompt_dir: Path
     system_prompt: str = "system.txt"
+    # The brief (a template of the job's inputs). With one, prompts are laid out
+    # stable part first, for the providers' prompt caches: the brief, then the outputs
+    # the stage reads in pipeline order, then the stage's own template (its
+    # instruction) last. Without one, the stage's template is the whole prompt.
+    brief_prompt: str = ""
     description: str = ""
     # The job type's list page (a URL name) and its label in the site's navigation.
     list_url_name: str = ""
@@ -104,14 +125,37 @@ class Pipeline:
             self._engine.append(Engine(dirs=[str(self.prompt_dir)], autoescape=False))
         return self._engine[0]
 
+    def prompt_parts(self, spec: StageSpec, context: StageContext) -> tuple[tuple[str, ...], str]:
+        """The stage's prompt as (stable parts, instruction): the stable parts are the
+        same for every stage that reads the same things, so a prompt cache can keep them."""
+        instruction = self.render(spec.prompt, context)
+        if not self.brief_prompt:
+            return (), instruction
+        parts = [self.render(self.brief_prompt, context)]
+        earlier = [
+            {"title": other.title, "json": other.json_output,
+             "text": context.outputs.get(other.key, "").strip()}
+            for other in self.stages
+            if other.key in spec.reads
+        ]
+        if earlier:
+            template = _core_prompts().get_template("earlier_outputs.txt")
+            parts.append(template.render(Context({"outputs": earlier}, autoescape=False)).strip())
+        return tuple(parts), instruction
+
     def render(self, template_name: str, context: StageContext) -> str:
         template = self.engine.get_template(template_name)
         return template.render(Context(context.as_template_context(), autoescape=False)).strip()
 
 
+@functools.cache
+def _core_prompts() -> Engine:
+    return Engine(dirs=[str(Path(__file__).resolve().parent / "prompts")], autoescape=False)
+
+
 def parse_json_object(text: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """Parse a JSON object (a fenced code block is fine) that has ``required`` keys."""
-    value = _loads(text)
+    value = loads(text)
     if not isinstance(value, dict):
         raise OutputInvalid("expected a JSON object")
     missing = [key for key in required if key not in value]
@@ -122,7 +166,7 @@ def parse_json_object(text: str, required: tuple[str, ...] = ()) -> dict[str, An
 
 def parse_json_list(text: str, item_keys: tuple[str, ...] = (), min_items: int = 1) -> list[Any]:
     """Parse a JSON list of objects with ``item_keys`` (or an object holding one list)."""
-    value = _loads(text)
+    value = loads(text)
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
     if not isinstance(value, list) or len(value) < min_items:
@@ -131,14 +175,3 @@ def parse_json_list(text: str, item_keys: tuple[str, ...] = (), min_items: int =
         if not isinstance(item, dict) or any(key not in item for key in item_keys):
             raise OutputInvalid(f"item {index + 1} must be an object with {', '.join(item_keys)}")
     return value
-
-
-def _loads(text: str) -> Any:
-    cleaned = text.strip()
-    if cleaned.startswith("```"):
-        cleaned = cleaned.split("\n", 1)[1] if "\n" in cleaned else ""
-        cleaned = cleaned.rsplit("```", 1)[0]
-    try:
-        return json.loads(cleaned)
-    except json.JSONDecodeError as exc:
-        raise OutputInvalid(f"not valid JSON ({exc.msg} at line {exc.lineno})") from exc

@@ -8,28 +8,53 @@ another thread (cancel), which must stop the model's stream at once.
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from reports.domain.config import config
+
+if TYPE_CHECKING:
+    from reports.pipelines.structured import OutputSchema
 
 
 @dataclass(frozen=True)
 class Usage:
+    """What one call used. ``tokens_in`` counts every input token, cached or not;
+    ``tokens_cached`` of them were read from the provider's prompt cache and
+    ``tokens_cache_write`` were written to it (Anthropic charges a premium for those)."""
+
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = 0
+    tokens_cache_write: int = 0
 
 
 @dataclass(frozen=True)
 class CompletionRequest:
     model: str
     system: str
+    # The whole user message; it starts with ``prefix_parts`` (joined by blank lines),
+    # the stable part that prompt caches can keep (Anthropic marks each with a
+    # cache_control breakpoint).
     prompt: str
     max_tokens: int
     json_output: bool = False
+    # The schema the provider must hold the answer to (OpenAI ``response_format``,
+    # Anthropic's forced tool). None: free text, or JSON asked for in the prompt.
+    output: OutputSchema | None = None
     job_type: str = ""
     stage_key: str = ""
+    prefix_parts: tuple[str, ...] = ()
+    # One per stream (OpenAI's ``prompt_cache_key``: routes its calls to one cache).
+    cache_key: str = ""
     # A deterministic draft of the stage's text, for providers without a model
     # (offline) and fakes; real providers ignore it.
     draft: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+
+
+_refused_lock = threading.RLock()
 
 
 class ProviderError(Exception):
@@ -72,7 +97,29 @@ class Provider(abc.ABC):
     name: str = ""
     # Capability flags, in the manner of simonw/llm.
     supports_usage: bool = True
+    # Takes a JSON schema and holds the answer to it (``structured_output`` per model).
+    supports_structured_output: bool = False
     default_model: str = ""
+
+    def structured_output(self, model: str) -> bool:
+        """Whether a JSON stage on ``model`` sends its schema (else: the fallback,
+        instructions plus validation plus re-ask)."""
+        if not self.supports_structured_output or config().structured_output_off(model):
+            return False
+        return model not in self._refused_schema
+
+    def refuse_structured_output(self, model: str) -> None:
+        """``model`` refused a schema at run time: this process falls back from now on."""
+        with _refused_lock:
+            self._refused_schema.add(model)
+
+    @property
+    def _refused_schema(self) -> set[str]:
+        with _refused_lock:
+            found: set[str] | None = self.__dict__.get("_schema_refused_by")
+            if found is None:
+                found = self.__dict__["_schema_refused_by"] = set()
+            return found
 
     @abc.abstractmethod
     def stream(self, request: CompletionRequest) -> CompletionStream:

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import openai
 
+from reports.domain.config import config
 from reports.providers.base import (
     CompletionRequest,
     CompletionStream,
@@ -23,14 +24,22 @@ from reports.providers.base import (
     TransientError,
     Usage,
 )
+from reports.providers.http_errors import (
+    CONTEXT_LENGTH_MARKS,
+    context_length_error,
+    filtered_error,
+    refused_error,
+    short,
+    status_error,
+    transport_error,
+    truncated_error,
+)
 from reports.providers.sdk import (
     SDKCompletionStream,
     SDKProvider,
     http_client,
-    short,
-    status_error,
-    transport_error,
 )
+from reports.providers.sse import loads, sse_events
 
 NAME = "OpenAI"
 # Sent when OPENAI_BASE_URL points at a server that wants no key (Ollama, llama.cpp).
@@ -59,35 +68,114 @@ class OpenAIStream(SDKCompletionStream):
             "stream_options": {"include_usage": True},
             limit: request.max_tokens,
         }
-        return self.provider.client().chat.completions.create(**params)
+        if request.cache_key and config().openai_prompt_cache_key:
+            # One key per stream: its stages share a prefix (system, brief, outputs).
+            params["prompt_cache_key"] = request.cache_key
+        if request.output is not None:
+            json_schema: dict[str, Any] = {
+                "name": request.output.name,
+                "schema": request.output.schema,
+                "strict": request.output.strict,
+            }
+            if request.output.description:
+                json_schema["description"] = request.output.description
+            params["response_format"] = {"type": "json_schema", "json_schema": json_schema}
+        completions = self.provider.client().chat.completions
+        if config().lean_streaming:
+            # The raw HTTP response, its body not yet read (closed by ``close``).
+            return completions.with_streaming_response.create(**params).__enter__()
+        return completions.create(**params)
 
     def _deltas(self, sdk_stream: Any) -> Iterator[str]:
-        finished = False
+        if config().lean_streaming:
+            return self._lean_deltas(sdk_stream)
+        return self._sdk_deltas(sdk_stream)
+
+    def _lean_deltas(self, response: Any) -> Iterator[str]:
+        """The same as ``_sdk_deltas`` from the raw body: orjson dicts, no pydantic."""
+        finish_reason = ""
+        refusal: list[str] = []
+        for _, data in sse_events(response.http_response.iter_bytes()):
+            self.touch()
+            if data == b"[DONE]":
+                break
+            chunk = loads(data)
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("error"):
+                raise _stream_error(chunk["error"])
+            if chunk.get("model"):
+                self.model = chunk["model"]
+            usage = chunk.get("usage")
+            if usage:
+                details = usage.get("prompt_tokens_details") or {}
+                self.usage = Usage(int(usage.get("prompt_tokens") or 0),
+                                   int(usage.get("completion_tokens") or 0),
+                                   tokens_cached=int(details.get("cached_tokens") or 0))
+            for choice in chunk.get("choices") or ():
+                if choice.get("finish_reason"):
+                    finish_reason = str(choice["finish_reason"])
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                if text:
+                    yield text
+                if delta.get("refusal"):
+                    refusal.append(delta["refusal"])
+        self._end(finish_reason, refusal)
+
+    def _sdk_deltas(self, sdk_stream: Any) -> Iterator[str]:
+        finish_reason = ""
+        refusal: list[str] = []
         for chunk in sdk_stream:
             self.touch()
             if getattr(chunk, "model", None):
                 self.model = chunk.model
             usage = getattr(chunk, "usage", None)
             if usage is not None:
-                self.usage = Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))
+                details = getattr(usage, "prompt_tokens_details", None)
+                cached = getattr(details, "cached_tokens", None) or 0
+                self.usage = Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0),
+                                   tokens_cached=int(cached))
             for choice in chunk.choices or ():
                 if choice.finish_reason:
-                    finished = True
+                    finish_reason = str(choice.finish_reason)
                 text = choice.delta.content if choice.delta else None
                 if text:
                     yield text
-        if not finished:
+                said_no = getattr(choice.delta, "refusal", None) if choice.delta else None
+                if said_no:  # structured output: the model declined, in its own words
+                    refusal.append(said_no)
+        self._end(finish_reason, refusal)
+
+    def _end(self, finish_reason: str, refusal: list[str]) -> None:
+        """How the stream ended, as an error when it did not end well."""
+        if refusal:
+            raise refused_error(NAME, "".join(refusal))
+        if finish_reason == "length":
+            raise truncated_error(self.request.max_tokens)
+        if finish_reason == "content_filter":
+            raise filtered_error(NAME)
+        if not finish_reason:
             # A clean end of the body without a finish reason: the stream was cut.
             raise TransientError("the stream ended before the model finished", kind="stream_cut")
 
     def _map_error(self, exc: Exception) -> ProviderError:
-        return map_openai_error(exc, mid_stream=self.response_started)
+        return map_openai_error(
+            exc, mid_stream=self.response_started, structured=self.request.output is not None
+        )
 
 
-def map_openai_error(exc: Exception, *, mid_stream: bool) -> ProviderError:
-    """Our error (transient or permanent, with a stable kind) for an SDK exception."""
+def map_openai_error(
+    exc: Exception, *, mid_stream: bool, structured: bool = False
+) -> ProviderError:
+    """Our error (transient or permanent, with a stable kind) for an SDK exception;
+    ``structured``: the request carried a JSON schema."""
     if isinstance(exc, openai.APIStatusError):
-        return status_error(exc.status_code, _detail(exc), exc.response.headers, provider=NAME)
+        detail = _detail(exc)
+        if structured and exc.status_code == 400 and refuses_schema(detail):
+            return PermanentError(f"{NAME} refused the JSON schema: {short(detail)}",
+                                  kind="schema_refused")
+        return status_error(exc.status_code, detail, exc.response.headers, provider=NAME)
     if isinstance(exc, openai.APITimeoutError):
         return TransientError(f"{NAME} did not answer in time", kind="timeout")
     if isinstance(exc, openai.APIConnectionError):
@@ -98,11 +186,29 @@ def map_openai_error(exc: Exception, *, mid_stream: bool) -> ProviderError:
                               kind="connection")
     if isinstance(exc, openai.APIError):
         # An error sent inside the stream (``data: {"error": ...}``).
+        lowered = str(exc.message).lower()
+        if any(mark in lowered for mark in CONTEXT_LENGTH_MARKS):
+            return context_length_error(NAME, str(exc.message))
         return TransientError(f"{NAME} reported an error mid-stream: {short(exc.message)}",
                               kind="server_error")
     return transport_error(exc, mid_stream=mid_stream, provider=NAME) or TransientError(
         f"the model's stream failed ({type(exc).__name__})", kind="stream_cut"
     )
+
+
+def _stream_error(error: Any) -> ProviderError:
+    """An error sent inside the stream (``data: {"error": ...}``), as the SDK path maps it."""
+    message = str(error.get("message", error) if isinstance(error, dict) else error)
+    if any(mark in message.lower() for mark in CONTEXT_LENGTH_MARKS):
+        return context_length_error(NAME, message)
+    return TransientError(f"{NAME} reported an error mid-stream: {short(message)}",
+                          kind="server_error")
+
+
+def refuses_schema(detail: str) -> bool:
+    """A 400 that is about ``response_format`` (a server or model without json_schema)."""
+    lowered = detail.lower()
+    return "response_format" in lowered or "json_schema" in lowered
 
 
 def _detail(exc: openai.APIStatusError) -> str:
@@ -123,6 +229,11 @@ class OpenAIProvider(SDKProvider):
     url_setting = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
     _client: openai.OpenAI | None = None
+
+    @property
+    def supports_structured_output(self) -> bool:  # type: ignore[override]
+        """``OPENAI_STRUCTURED_OUTPUT`` (on by default)."""
+        return config().openai_structured_output
 
     @property
     def is_openai(self) -> bool:

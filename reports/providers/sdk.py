@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import email.utils
 import logging
 import socket
 import threading
@@ -31,15 +30,13 @@ from django.conf import settings
 from reports.domain.config import config
 from reports.providers.base import (
     CompletionStream,
-    PermanentError,
     Provider,
     ProviderError,
     TransientError,
 )
+from reports.providers.http_errors import redact
 
 logger = logging.getLogger(__name__)
-
-MESSAGE_LIMIT = 300
 
 _current = threading.local()
 
@@ -221,13 +218,44 @@ class SDKCompletionStream(CompletionStream, abc.ABC):
 
     # --- sockets and responses --------------------------------------------------
     def _trace(self, event: str, info: dict[str, Any]) -> None:
+        network_stream = info.get("return_value")
         if event == "connection.connect_tcp.complete":
-            network_stream = info.get("return_value")
             sock = network_stream.get_extra_info("socket") if network_stream else None
             with self._lock:
                 self._sock = sock
             if self._closed.is_set() or self._timed_out:
                 self._abort_socket()
+        tcp_or_tls = {"connection.connect_tcp.complete", "connection.start_tls.complete"}
+        if event in tcp_or_tls and network_stream is not None:
+            self._pace_reads(network_stream)
+
+    def _pace_reads(self, network_stream: Any) -> None:
+        """Read the connection at most once per ``read_interval_seconds``.
+
+        Deltas are published once per coalescing window anyway, so a socket read per
+        token is work nobody sees (a wake-up, a ``recv``, httpcore's and h11's calls):
+        between reads the kernel keeps the bytes and the next read takes them all (a
+        model at 50 tokens/s: 2-3 tokens a read, not one; a fast one: dozens). A slow
+        model is not slowed down, as the time a read waits for bytes counts toward the
+        interval; cancel ends a pause at once. Both the lean and the SDK paths read
+        through here (httpcore's network stream; the TLS one for https).
+        """
+        interval = config().read_interval_seconds
+        if interval <= 0:
+            return
+        read = network_stream.read
+        last = 0.0
+
+        def paced_read(max_bytes: int, timeout: float | None = None) -> bytes:
+            nonlocal last
+            pause = last + interval - time.monotonic()
+            if pause > 0:
+                self._closed.wait(pause)  # a cancel reads at once (the socket is shut)
+            last = time.monotonic()
+            data: bytes = read(max_bytes, timeout)
+            return data
+
+        network_stream.read = paced_read
 
     def _abort_socket(self) -> None:
         with self._lock:
@@ -298,68 +326,3 @@ class Watchdog:
 
 
 watchdog = Watchdog()
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date), if present."""
-    if headers is None:
-        return None
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def redact(text: str, secret: str) -> str:
-    """``text`` without ``secret`` (an API key) in it."""
-    if len(secret) >= 8 and secret in text:
-        text = text.replace(secret, "[redacted]")
-    return text
-
-
-def short(text: str) -> str:
-    """A server's error message, cut to a length that fits on a card."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
-
-
-def transport_error(exc: Exception, *, mid_stream: bool, provider: str) -> ProviderError | None:
-    """Our error for an HTTP-level failure the SDK let through unwrapped (or None)."""
-    if isinstance(exc, httpx2.TimeoutException):
-        return TransientError(f"{provider} did not answer in time", kind="timeout")
-    if isinstance(exc, httpx2.TransportError):
-        if mid_stream:
-            return TransientError("the connection to the model dropped mid-stream",
-                                  kind="stream_cut")
-        return TransientError(f"could not reach {provider} ({short(str(exc))})",
-                              kind="connection")
-    return None
-
-
-def status_error(status: int, detail: str, headers: Any, *, provider: str) -> ProviderError:
-    """Our error for an HTTP error status from a model API."""
-    if status == 429:
-        return TransientError(f"{provider} is rate limiting us (HTTP 429)", kind="rate_limited",
-                              retry_after=retry_after_seconds(headers))
-    if status >= 500 or status in (408, 409):
-        return TransientError(f"{provider} had a server error (HTTP {status})",
-                              kind="server_error", retry_after=retry_after_seconds(headers))
-    if status in (401, 403):
-        # Never echo the body: some servers quote (part of) the key back.
-        return PermanentError(f"{provider} refused the API key (HTTP {status})", kind="auth")
-    return PermanentError(f"{provider} rejected the request (HTTP {status}): {short(detail)}",
-                          kind="bad_request")

@@ -21,6 +21,8 @@ from reports.runtime.runners.base import backend_class
 HINTS = {
     "STREAM_BUDGET_USD": "Use a number such as 0.50, or leave it empty for no budget.",
     "LLM_STAGE_MODELS": "For example: report:outline=gpt-4o-mini,report:sections=gpt-4o",
+    "LLM_PRICING": 'For example: "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60"), '
+    'Decimal("0.075"), Decimal("0.15")).',
 }
 IDS = {"STREAM_BUDGET_USD": "reports.E003", "LLM_STAGE_MODELS": "reports.E004"}
 

@@ -3,6 +3,7 @@ per-process heartbeat thread, which also notices cancel requests and lost leases
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -182,9 +183,12 @@ class LeaseKeeper:
                 self.renew(held)
             except Exception:
                 logger.exception("Lease heartbeat failed")
-                close_old_connections()
+                # The database may still be away: this thread must outlive it.
+                with contextlib.suppress(Exception):
+                    close_old_connections()
             finally:
-                connections.close_all()
+                with contextlib.suppress(Exception):
+                    connections.close_all()
 
     def renew(self, held: list[HeldLease]) -> None:
         """Extend every lease still ours; flag lost leases and requested cancels."""

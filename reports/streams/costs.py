@@ -13,10 +13,40 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from reports.models import StageAttempt
+from reports.domain.money import Cost
+from reports.models import Report, Stage, StageAttempt, StreamingJob
+from reports.providers.pricing import is_free
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+
+def stage_cost(stage: Stage) -> Cost:
+    """What one stage's attempts cost, by the one rule (``reports.domain.money``)."""
+    if stage.attempts and stage.model and is_free(stage.model):
+        return Cost(Decimal(0), free=True)
+    return Cost(stage.cost_usd)
+
+
+def stream_cost(stream: StreamingJob, stages: list[Stage]) -> Cost:
+    """What a stream spent: free when every model it used is; unknown only when no
+    attempted stage could be priced; estimated when some usage was counted, not reported."""
+    tried = [stage for stage in stages if stage.attempts]
+    if tried and all(stage.model and is_free(stage.model) for stage in tried):
+        return Cost(Decimal(0), free=True)
+    if tried and all(stage.cost_usd is None for stage in tried):
+        return Cost(None)
+    return Cost(stream.cost_usd, estimated=not stream.cost_complete)
+
+
+def version_cost(report: Report) -> Cost:
+    """What one document version's change cost: free when every stage it changed ran on
+    a free model (the offline one), else the attempts' sum it recorded."""
+    changed = set(report.changed_stages or [])
+    models = [e["model"] for e in report.provenance or [] if e["key"] in changed and e["model"]]
+    if models and all(is_free(model) for model in models):
+        return Cost(Decimal(0), free=True)
+    return Cost(report.cost_usd)
 
 
 def _totals(attempts: QuerySet[StageAttempt]) -> dict[str, Any]:
@@ -25,6 +55,7 @@ def _totals(attempts: QuerySet[StageAttempt]) -> dict[str, Any]:
         attempts=Count("pk"),
         tokens_in=Sum("tokens_in"),
         tokens_out=Sum("tokens_out"),
+        tokens_cached=Sum("tokens_cached"),
         cost=Sum("cost_usd"),
         unpriced=Count("pk", filter=Q(cost_usd__isnull=True)),
         estimated=Count("pk", filter=Q(usage_known=False)),
@@ -36,6 +67,7 @@ def _totals(attempts: QuerySet[StageAttempt]) -> dict[str, Any]:
         "attempts": row["attempts"],
         "tokens_in": row["tokens_in"] or 0,
         "tokens_out": row["tokens_out"] or 0,
+        "tokens_cached": row["tokens_cached"] or 0,
         # The sum of the known costs; None when no attempt has a known cost.
         "cost_usd": cost,
         "cost_complete": row["unpriced"] == 0 and row["estimated"] == 0,
@@ -59,6 +91,8 @@ def stream_costs(stream_id: uuid.UUID | str) -> dict[str, Any]:
                 "model": attempt.model,
                 "tokens_in": attempt.tokens_in,
                 "tokens_out": attempt.tokens_out,
+                "tokens_cached": attempt.tokens_cached,
+                "tokens_cache_write": attempt.tokens_cache_write,
                 "usage_known": attempt.usage_known,
                 "cost_usd": attempt.cost_usd,
                 "error_kind": attempt.error_kind,

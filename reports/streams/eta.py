@@ -29,8 +29,15 @@ from reports.streams.durations import duration_percentiles
 DEFAULT_SECONDS_PER_WEIGHT = 2.0
 # Only recent history counts: models and prompts change.
 HISTORY_DAYS = 30
-# "Taking longer than usual" needs a few runs to know what usual is.
+# "Taking longer than usual": past the p95 of its earlier runs once there are this many;
+# with fewer (or none), past SLOW_FACTOR times what is expected of it.
 SLOW_MIN_SAMPLES = 5
+SLOW_FACTOR = 2.5
+# Never "slow" before this many seconds (a 1-second stage at 3 s is not news).
+SLOW_MIN_SECONDS = 10.0
+# A running stage past its expected time is given this share of it again, never zero:
+# it is still running, so something is left.
+OVERRUN_SHARE = 0.25
 DONE = (StageStatus.COMPLETED, StageStatus.SKIPPED)
 
 
@@ -51,6 +58,9 @@ class Estimate:
     """The ETA of a stream, each stage's expected duration, and the slow stages."""
 
     eta_seconds: float | None
+    # What the stages that have not started will take: the countdown stops here until
+    # the running stage finishes (the card never says "almost done" with stages to go).
+    eta_floor: float | None = None
     expected: dict[str, float] = field(default_factory=dict)
     slow: frozenset[str] = frozenset()
     # Seconds after a stage's start when it becomes slow (its p95), if known.
@@ -141,24 +151,31 @@ def estimate(
     pace = _pace(stages, known)
     expected = {s.key: known[s.key].p50 if s.key in known else s.weight * pace for s in stages}
     left: dict[str, float] = {}
+    not_started: dict[str, float] = {}
     slow: set[str] = set()
     slow_after: dict[str, float] = {}
     for stage in stages:
         if stage.status in DONE:
-            left[stage.key] = 0.0
+            left[stage.key] = not_started[stage.key] = 0.0
             continue
         stat = known.get(stage.key)
         if stat is not None and stat.samples >= SLOW_MIN_SAMPLES:
-            slow_after[stage.key] = stat.p95
+            after = stat.p95
+        else:
+            after = SLOW_FACTOR * expected[stage.key]
+        slow_after[stage.key] = max(after, SLOW_MIN_SECONDS)
         if stage.status == StageStatus.RUNNING and stage.started_at is not None:
             elapsed = max((now - stage.started_at).total_seconds(), 0.0)
-            left[stage.key] = max(expected[stage.key] - elapsed, 0.0)
-            if stage.key in slow_after and elapsed > slow_after[stage.key]:
+            overrun = OVERRUN_SHARE * expected[stage.key]
+            left[stage.key] = max(expected[stage.key] - elapsed, overrun)
+            not_started[stage.key] = 0.0
+            if elapsed > slow_after[stage.key]:
                 slow.add(stage.key)
         else:
-            left[stage.key] = expected[stage.key]
+            left[stage.key] = not_started[stage.key] = expected[stage.key]
     return Estimate(
         eta_seconds=round(_longest_chain(stages, left), 1),
+        eta_floor=round(_longest_chain(stages, not_started), 1),
         expected=expected,
         slow=frozenset(slow),
         slow_after=slow_after,
@@ -194,3 +211,27 @@ def _longest_chain(stages: list[Stage], left: dict[str, float]) -> float:
         before = [finish[key] for key in (stage.depends_on or []) if key in finish]
         finish[stage.key] = max(before, default=0.0) + left[stage.key]
     return max(finish.values(), default=0.0)
+
+
+def elapsed(stages: list[Stage]) -> tuple[float | None, bool]:
+    """Seconds of work behind the stream's stages, and whether the clock is running.
+
+    The union of the stages' run intervals: time spent paused, cancelled or finished
+    before a Resume or a Retry does not count, and stages that ran side by side count
+    once. None before any stage started."""
+    now = timezone.now()
+    spans = sorted(
+        (s.started_at, s.finished_at or now) for s in stages if s.started_at is not None
+    )
+    if not spans:
+        return None, False
+    total, (start, end) = 0.0, spans[0]
+    for begin, finish in spans[1:]:
+        if begin > end:
+            total += (end - start).total_seconds()
+            start, end = begin, finish
+        else:
+            end = max(end, finish)
+    total += (end - start).total_seconds()
+    running = any(s.status == StageStatus.RUNNING and s.finished_at is None for s in stages)
+    return max(total, 0.0), running

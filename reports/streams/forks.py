@@ -18,10 +18,12 @@ from django.utils import timezone
 from pydantic import TypeAdapter
 from pydantic import ValidationError as SchemaError
 
+from reports.domain.money import Cost
 from reports.models import Stage, StageStatus, StreamingJob
 from reports.pipelines import Pipeline, get_pipeline
 from reports.pipelines.inputs import error_details, optional_text
 from reports.pipelines.registry import UnknownJobType
+from reports.providers.pricing import is_free
 from reports.runtime.admission import admit_waiting
 from reports.streams.eta import stage_history
 from reports.streams.selectors import job_for_user
@@ -42,6 +44,7 @@ class PlannedStage:
     tokens: int = 0
     cost_usd: Decimal | None = None
     seconds: float | None = None
+    model: str = ""  # the model of its last run ("": it called none)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,17 @@ class ForkPlan:
     @property
     def cost_usd(self) -> Decimal:
         return sum((stage.cost_usd or Decimal("0") for stage in self.rerun), Decimal("0"))
+
+    @property
+    def cost(self) -> Cost:
+        """The estimate by the one rule: free when every stage to rerun runs on a free
+        model; unknown when none of them could be priced."""
+        tried = [stage for stage in self.rerun if stage.model]
+        if tried and all(is_free(stage.model) for stage in tried):
+            return Cost(Decimal(0), free=True)
+        if tried and all(stage.cost_usd is None for stage in tried):
+            return Cost(None)
+        return Cost(self.cost_usd)
 
     @property
     def seconds(self) -> float:
@@ -100,6 +114,7 @@ def plan_fork(stream: StreamingJob, from_stage: str) -> ForkPlan:
                 tokens=stage.tokens_in + stage.tokens_out,
                 cost_usd=stage.cost_usd,
                 seconds=known.p50 if known else stage.duration_s(),
+                model=stage.model if stage.attempts else "",
             )
         )
     return plan
@@ -179,7 +194,8 @@ def _stage(stream: StreamingJob, spec: Any, position: int, copy: Stage | None) -
     )
     if copy is not None and copy.status in KEPT:
         for name in ("status", "output", "data", "model", "tokens_in", "tokens_out",
-                     "tokens_cached", "cost_usd", "attempts", "started_at", "finished_at"):
+                     "tokens_cached", "cost_usd", "cache_saved_usd", "attempts", "reasks",
+                     "started_at", "finished_at"):
             setattr(stage, name, getattr(copy, name))
         stage.reused = True
     return stage

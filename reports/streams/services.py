@@ -28,6 +28,7 @@ from reports.pipelines import Pipeline, get_pipeline
 from reports.pipelines.inputs import error_details
 from reports.pipelines.registry import UnknownJobType
 from reports.runtime.admission import admit_waiting
+from reports.runtime.hooks import stream_ended
 from reports.runtime.leases import SEQ_GAP_ON_CLAIM, keeper
 from reports.streams.selectors import job_for_user, stream_for_user
 
@@ -173,8 +174,11 @@ def _restart(
             )
             if not changed:
                 raise Conflict("The stream is running; cancel it first.")
+            # Times are this run's (a pending stage shows none); tokens and cost stay:
+            # they were paid for.
             Stage.objects.filter(stream=stream).filter(reset).update(
-                status=StageStatus.PENDING, error="", error_kind="", finished_at=None
+                status=StageStatus.PENDING, error="", error_kind="", started_at=None,
+                finished_at=None,
             )
     except IntegrityError:
         raise Conflict("This job has another active stream; watch that one instead.") from None
@@ -264,6 +268,8 @@ def cancel_job(
             Stage.objects.filter(stream=stream, status=StageStatus.RUNNING).update(
                 status=StageStatus.CANCELLED, finished_at=now
             )
+            stream.refresh_from_db(fields=["seq"])
+            stream_ended(stream.pk, EventType.STREAM_CANCELLED, stream.seq)
     stream.refresh_from_db()
     if stopped:
         admit_waiting(stream.owner_id)

@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from reports.domain.money import known_cost, money_str
+from reports.domain.money import money_str
 from reports.models import Stage, StreamingJob
+from reports.streams.costs import stream_cost
 from reports.streams.eta import Estimate
 
 
@@ -35,6 +36,8 @@ class StageSnapshot(BaseModel):
     tokens_out: int
     cost_usd: str | None
     model: str | None
+    # Of tokens_in: served from the provider's prompt cache (priced at the cached rate).
+    tokens_cached: int = 0
     started_at: str | None
     finished_at: str | None
     duration_s: float | None
@@ -57,6 +60,7 @@ class StageSnapshot(BaseModel):
             "tokens_out": stage.tokens_out,
             "cost_usd": money_str(stage.cost_usd),
             "model": stage.model or None,
+            "tokens_cached": stage.tokens_cached,
             "started_at": iso(stage.started_at),
             "finished_at": iso(stage.finished_at),
             "duration_s": None if duration is None else round(duration, 2),
@@ -99,6 +103,8 @@ class StreamSnapshot(BaseModel):
     tokens_out: int
     cost_usd: str | None
     cost_complete: bool
+    # Of tokens_in: served from the provider's prompt cache (priced at the cached rate).
+    tokens_cached: int = 0
     created_at: str | None
     started_at: str | None
     finished_at: str | None
@@ -136,8 +142,9 @@ class StreamSnapshot(BaseModel):
             report_id=str(report_id) if report_id else None,
             tokens_in=stream.tokens_in,
             tokens_out=stream.tokens_out,
-            cost_usd=money_str(known_cost(stream.cost_usd, complete=stream.cost_complete)),
+            cost_usd=stream_cost(stream, list(stages)).api,
             cost_complete=stream.cost_complete,
+            tokens_cached=stream.tokens_cached,
             created_at=iso(stream.created_at),
             started_at=iso(stream.started_at),
             finished_at=iso(stream.finished_at),

@@ -35,12 +35,14 @@ from reports.models import (
     StreamingJob,
 )
 from reports.streams import services
+from reports.streams.costs import stream_cost
 from reports.streams.selectors import parse_uuid
 
 OUTPUT_PREVIEW_CHARS = 300
 STAGE_FIELDS: list[str] = [
-    "position", "key", "status", "attempts", "model", "tokens_in", "tokens_out", "cost_usd",
-    "started_at", "finished_at", "duration", "error_kind", "error", "output_preview",
+    "position", "key", "status", "attempts", "reasks", "model", "tokens_in", "tokens_out",
+    "tokens_cached", "cost_usd", "started_at", "finished_at", "duration", "error_kind", "error",
+    "output_preview",
 ]
 
 
@@ -150,6 +152,7 @@ class StreamingJobAdmin(admin.ModelAdmin[StreamingJob]):
                     .values("pk")[:1]
                 ),
             )
+            .prefetch_related("stages")  # the cost column reads them (one rule)
         )
 
     def get_search_results(
@@ -175,8 +178,7 @@ class StreamingJobAdmin(admin.ModelAdmin[StreamingJob]):
 
     @admin.display(description="cost", ordering="cost_usd")
     def cost(self, stream: StreamingJob) -> str:
-        prefix = "" if stream.cost_complete else "≈ "
-        return f"{prefix}${stream.cost_usd:.4f}"
+        return stream_cost(stream, list(stream.stages.all())).label
 
     @admin.display(description="duration", ordering="run_time")
     def duration(self, stream: StreamingJob) -> str:
@@ -236,10 +238,10 @@ class StreamingJobAdmin(admin.ModelAdmin[StreamingJob]):
 @admin.register(StageAttempt)
 class StageAttemptAdmin(admin.ModelAdmin[StageAttempt]):
     list_display = [
-        "stage", "number", "status", "model", "error_kind", "tokens_in", "tokens_out",
-        "cost_usd", "started_at",
+        "stage", "number", "status", "model", "structured", "error_kind", "tokens_in",
+        "tokens_out", "tokens_cached", "tokens_cache_write", "cost_usd", "started_at",
     ]
-    list_filter = ["status", "error_kind", "model"]
+    list_filter = ["status", "error_kind", "structured", "model"]
     list_select_related = ["stage"]
     search_fields = ["stage__key", "error"]
     readonly_fields = [f.name for f in StageAttempt._meta.fields]

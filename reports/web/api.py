@@ -16,6 +16,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import django_auth
 
 from reports.pipelines import all_pipelines
+from reports.pipelines.structured import documented_schema
 from reports.streams import services
 from reports.streams.selectors import (
     report_for_user,
@@ -26,6 +27,7 @@ from reports.streams.services import ServiceError
 from reports.streams.snapshot import StageDetail, StreamSnapshot
 from reports.web.api_common import ErrorOut, ReportOut, report_out, request_user, stream_or_404
 from reports.web.api_documents import router as documents_router
+from reports.web.api_webhooks import router as webhooks_router
 from reports.web.auth import BearerToken
 from reports.web.limits import RateLimited, check_creation_rate
 
@@ -53,6 +55,9 @@ class PipelineStageOut(Schema):
     weight: float
     json_output: bool
     calls_model: bool
+    # A JSON stage's shape (the schema its answers are validated against and that
+    # models with structured output are held to); null for prose stages.
+    output_schema: dict[str, Any] | None = None
 
 
 class PipelineOut(Schema):
@@ -116,6 +121,7 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
                     "weight": s.weight,
                     "json_output": s.json_output,
                     "calls_model": s.calls_model,
+                    "output_schema": documented_schema(s.output) if s.output else None,
                 }
                 for i, s in enumerate(pipeline.stages)
             ],
@@ -207,3 +213,4 @@ def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
 
 
 api.add_router("", documents_router)
+api.add_router("", webhooks_router)

@@ -22,6 +22,8 @@ class JobCard:
     subtitle: str = ""
     generate_url: str = ""
     kind: str = ""  # a label above the title ("" on a page of one type)
+    duplicate_url: str = ""  # the owner's actions ("" leaves them out)
+    delete_url: str = ""
 
     @property
     def dom_id(self) -> str:
@@ -34,6 +36,8 @@ def job_cards(
     subtitle: Callable[[BaseJob], str],
     generate_url: Callable[[BaseJob], str],
     kind: str = "",
+    duplicate_url: Callable[[BaseJob], str] | None = None,
+    delete_url: Callable[[BaseJob], str] | None = None,
 ) -> list[JobCard]:
     """One card per job (same type), each with its newest stream and report: two queries."""
     if not jobs:
@@ -57,6 +61,8 @@ def job_cards(
             subtitle=subtitle(job),
             generate_url=generate_url(job),
             kind=kind,
+            duplicate_url=duplicate_url(job) if duplicate_url else "",
+            delete_url=delete_url(job) if delete_url else "",
         )
         for job in jobs
     ]

@@ -80,6 +80,22 @@ def _default(info: FieldInfo) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
+class LimitedCharField(forms.CharField):
+    """A text field whose limit the page shows as a counter (static/js/forms.js) instead of
+    a ``maxlength`` that lets the browser cut pasted text without a word; the server
+    refuses over-long text with Django's message ("at most 200 characters (it has 250)")."""
+
+    @property
+    def shows_counter(self) -> bool:
+        return self.max_length is not None
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        if attrs.pop("maxlength", None) is not None:
+            attrs["data-maxlength"] = str(self.max_length)
+        return attrs
+
+
 def schema_field(
     info: FieldInfo,
     *,
@@ -117,7 +133,7 @@ def schema_field(
         common.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
         return forms.CharField(**common)
     if annotation is str:
-        return forms.CharField(max_length=_constraint(info, "max_length"), strip=strip, **common)
+        return LimitedCharField(max_length=_constraint(info, "max_length"), strip=strip, **common)
     # Better to say so than to guess a field that would check less than the model.
     raise TypeError(f"SchemaForm cannot make a form field for {annotation!r}")
 
@@ -134,6 +150,7 @@ class SchemaForm(forms.Form):
     labels: ClassVar[dict[str, str]] = {}
     help_texts: ClassVar[dict[str, str]] = {}
     widgets: ClassVar[dict[str, forms.Widget | type[forms.Widget]]] = {}
+    placeholders: ClassVar[dict[str, str]] = {}
     field_order: ClassVar[list[str] | None] = None  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -148,6 +165,23 @@ class SchemaForm(forms.Form):
                 strip=strip,
             )
         self.order_fields(self.field_order)
+        for name, field in self.fields.items():
+            if name in self.placeholders:
+                field.widget.attrs["placeholder"] = self.placeholders[name]
+            if isinstance(field, LimitedCharField) and field.max_length:
+                field.widget.attrs["aria-describedby"] = f"{self[name].auto_id}-counter"
+
+    @property
+    def limits_text(self) -> str:
+        """Every length limit of the form, from the schema: "Limits: title 200 characters, ..."."""
+        parts = [
+            f"{str(self[name].label).lower()} {field.max_length:,}"
+            for name, field in self.fields.items()
+            if isinstance(field, LimitedCharField) and field.max_length
+        ]
+        if not parts:
+            return ""
+        return "Limits: " + ", ".join([parts[0] + " characters", *parts[1:]]) + "."
 
     def clean(self) -> dict[str, Any]:
         """Validate with the schema; its errors go to the fields they are about."""

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from reports.documents.contents import document_page
 from reports.documents.versions import versions_of
 from reports.live.fragments import progress_context
 from reports.models import StreamingJob
@@ -124,6 +125,7 @@ def report_detail(request: AuthedRequest, report_id: str) -> HttpResponse:
         raise Http404("No such report.")
     context = {
         "report": report,
+        "document": document_page(report.markdown),
         "versions": versions_of(report, request.user),
         "export_formats": EXPORT_LABELS.items(),
     }

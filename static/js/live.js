@@ -1,6 +1,7 @@
 // The little JavaScript htmx cannot do: (re)subscribe the page's one socket to every
-// stream on it, tick elapsed and remaining time between events, and show progress in
-// the tab title (with an optional notification when a report is ready).
+// stream on it, tick elapsed and remaining time between events, keep a running stage's
+// box on its newest text, and show progress in the tab title (with an optional
+// notification when a report is ready).
 (function () {
   "use strict";
   let socket = null;
@@ -31,21 +32,41 @@
     return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
   }
 
+  const GENERATING = ["pending", "running"];
+
   function tick() {
     const now = Date.now();
     document.querySelectorAll("[data-elapsed-since]").forEach(function (el) {
       const since = Date.parse(el.dataset.elapsedSince);
       if (!isNaN(since)) el.textContent = fmt((now - since) / 1000);
     });
+    // Work time so far, as rendered, plus the time since (only while a stage runs).
+    document.querySelectorAll("[data-elapsed-base]").forEach(function (el) {
+      if (!el.dataset.elapsedAt) el.dataset.elapsedAt = String(now);
+      const base = parseFloat(el.dataset.elapsedBase);
+      el.textContent = fmt(base + (now - parseInt(el.dataset.elapsedAt, 10)) / 1000);
+    });
+    // The countdown stops at what the stages not yet started will take.
     document.querySelectorAll("[data-eta]").forEach(function (el) {
       if (!el.dataset.etaAt) el.dataset.etaAt = String(now);
+      const floor = parseFloat(el.dataset.etaFloor || "0");
       const left = parseFloat(el.dataset.eta) - (now - parseInt(el.dataset.etaAt, 10)) / 1000;
-      el.textContent = left > 0 ? "~" + fmt(left) : "almost done";
+      if (left > floor) el.textContent = "~" + fmt(left);
+      else el.textContent = floor > 0 ? "~" + fmt(floor) : "almost done";
     });
-    // A running stage past its historical p95 shows "taking longer than usual".
+    // A running stage past what is usual for it shows "taking longer than usual".
     document.querySelectorAll("[data-slow-after][hidden]").forEach(function (el) {
       const since = Date.parse(el.dataset.slowSince);
       if (!isNaN(since) && (now - since) / 1000 > parseFloat(el.dataset.slowAfter)) el.hidden = false;
+    });
+    // Page actions that apply only while nothing runs (Regenerate, Change and rerun).
+    document.querySelectorAll("[data-idle-actions]").forEach(function (el) {
+      const summary = document.getElementById("stream-" + el.dataset.idleActions + "-summary");
+      if (summary) el.hidden = GENERATING.indexOf(summary.dataset.status) !== -1;
+    });
+    // An opt-in browser notification: the button asks for permission.
+    document.querySelectorAll("[data-notify-when-ready]").forEach(function (el) {
+      el.hidden = !(window.Notification && Notification.permission === "default");
     });
     const root = document.querySelector("[data-page-stream]");
     const id = root && root.dataset.pageStream;
@@ -54,22 +75,66 @@
       const title = summary.dataset.title || "Report";
       const status = summary.dataset.status;
       if (status === "completed") {
-        document.title = "✓ " + title;
+        document.title = "✓ Ready - " + title;
         if (summary.dataset.announced !== "completed") {
           summary.dataset.announced = "completed";
           document.body.dispatchEvent(new CustomEvent("stream-completed", { detail: { id: id } }));
         }
         if (!notified.has(id) && window.Notification && Notification.permission === "granted" && document.hidden) {
           notified.add(id);
-          new Notification("Report ready", { body: title });
+          new Notification("Ready: " + title, { body: "Open the tab to read it." });
         }
       } else if (status === "failed") {
         document.title = "Failed - " + title;
+      } else if (status === "cancelled") {
+        document.title = "Cancelled - " + title;
       } else {
         document.title = summary.dataset.progress + "% - " + title;
       }
     }
   }
+  // A running stage's box follows its newest text unless the reader scrolled up in it;
+  // "Jump to latest" then brings them back, and the box follows again. Kept by the box's
+  // id: the box is replaced when its stage row is rendered again.
+  const scrolledAway = new Set();
+  const followedTo = {};  // where this script last scrolled each box to
+  function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 24; }
+  function showJump(el) {
+    const jump = document.querySelector('[data-jump-to="' + el.id + '"]');
+    if (jump) jump.hidden = !scrolledAway.has(el.id);
+  }
+  function follow() {
+    document.querySelectorAll(".stage-output.live[id]").forEach(function (el) {
+      if (!scrolledAway.has(el.id) && !atBottom(el)) {
+        el.scrollTop = el.scrollHeight;
+        followedTo[el.id] = el.scrollTop;
+      }
+      showJump(el);
+    });
+  }
+  document.addEventListener("scroll", function (event) {
+    const el = event.target;
+    if (!el.classList || !el.classList.contains("live") || !el.id) return;
+    if (atBottom(el)) scrolledAway.delete(el.id);
+    // Only a move up from where we put it is the reader's: new text below is not.
+    else if (!(el.id in followedTo) || el.scrollTop < followedTo[el.id] - 4) scrolledAway.add(el.id);
+    showJump(el);
+  }, true);
+  document.addEventListener("htmx:wsAfterMessage", follow);
+  document.addEventListener("htmx:load", follow);
+  document.addEventListener("DOMContentLoaded", follow);
+
+  document.addEventListener("click", function (event) {
+    const jump = event.target.closest && event.target.closest("[data-jump-to]");
+    if (jump) {
+      scrolledAway.delete(jump.dataset.jumpTo);
+      follow();
+      const box = document.getElementById(jump.dataset.jumpTo);
+      if (box) box.focus({ preventScroll: true });
+    }
+    const button = event.target.closest && event.target.closest("[data-notify-when-ready]");
+    if (button && window.Notification) Notification.requestPermission().then(tick);
+  });
   setInterval(tick, 1000);
   document.addEventListener("htmx:wsAfterMessage", tick);
   document.addEventListener("DOMContentLoaded", tick);

@@ -35,7 +35,7 @@ def test_sign_up_generate_and_watch_a_report_complete_live(browser_page: Any) ->
         assert page.url == page_url
         assert page.locator(".summary .badge").inner_text() == "Completed"
         assert page.get_attribute("[role=progressbar]", "aria-valuenow") == "100"
-        expect(page).to_have_title(re.compile(r"^✓ Retention plan"), timeout=5_000)
+        expect(page).to_have_title(re.compile(r"^✓ Ready - Retention plan"), timeout=5_000)
 
         page.click("text=Open report")
         page.wait_for_url(re.compile(r"/documents/"))

@@ -16,6 +16,9 @@ pytestmark = pytest.mark.browser
 
 def test_fork_from_a_middle_stage_runs_only_the_later_stages(browser_page: Any) -> None:
     page = browser_page
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     with embedded_server(OFFLINE_TOKENS_PER_SECOND="400") as server:
         sign_up(page, server.url, "reviser")
         page.fill("#id_title", "Retention plan")
@@ -46,6 +49,7 @@ def test_fork_from_a_middle_stage_runs_only_the_later_stages(browser_page: Any) 
             expect(stages.nth(i)).to_have_class(re.compile("stage-completed"))
         assert page.locator("li.stage-completed").count() < 7
         page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+        assert errors == []  # none on the report page nor the stream page while generating
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path="/tmp/fork-stream-390.png", full_page=True)
         page.set_viewport_size({"width": 1280, "height": 900})

@@ -102,6 +102,12 @@ def test_the_fork_plan_says_what_is_reused_and_what_runs(completed: StreamingJob
     stages = {s.key: s for s in completed.stages.all()}
     assert plan.tokens == sum(stages[k].tokens_in + stages[k].tokens_out for k in KEYS[3:])
     assert plan.tokens > 0
+    assert plan.cost.label == "unknown"  # the fake model has no price: not "$0"
+    offline = [s for s in completed.stages.all() if s.key in KEYS[3:]]
+    for stage in offline:
+        stage.model = "offline"
+        stage.save(update_fields=["model"])
+    assert plan_fork(completed, "sections").cost.label == "free (offline)"
 
 
 def test_retry_then_regenerate_number_the_versions(
@@ -252,3 +258,14 @@ def test_the_fork_page_shows_the_plan_and_starts_the_fork(
     first, second = Report.objects.order_by("version")
     diff = api.get(f"/documents/{second.pk}/diff/{first.pk}/")
     assert diff.status_code == 200 and "<ins>" in diff.content.decode()
+
+
+def test_the_versions_panel_prices_a_change_by_the_cards_rule(
+    completed: StreamingJob, api: Client
+) -> None:
+    from reports.streams.costs import stream_cost
+
+    card = stream_cost(completed, list(completed.stages.all())).label
+    html = api.get(f"/jobs/{completed.job_id}/versions/").content.decode()
+    assert "7 stages changed" in html
+    assert f"tokens · {card}" in html  # "free (offline)" where the card says so, not "$0"

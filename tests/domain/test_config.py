@@ -65,3 +65,29 @@ def test_config_follows_a_changed_setting(settings: Any) -> None:
     assert config().stream_budget_usd == Decimal("1.25")
     settings.STREAM_BUDGET_USD = ""
     assert config().stream_budget_usd is None
+
+
+def test_pricing_takes_two_or_four_rates_and_reports_the_rest(settings: Any) -> None:
+    settings.LLM_PRICING = {
+        "plain": (Decimal("1"), Decimal("2")),
+        "cached": ("1", "2", "0.1", "1.25"),
+        "one": (Decimal("1"),),
+        "negative": (Decimal("1"), Decimal("-2")),
+        "words": ("cheap", "dear"),
+    }
+    assert config().pricing == {
+        "plain": (Decimal("1"), Decimal("2")),
+        "cached": (Decimal("1"), Decimal("2"), Decimal("0.1"), Decimal("1.25")),
+    }
+    errors = [error.msg for error in check_settings() if error.id == "reports.E005"]
+    assert len(errors) == 3 and all(msg.startswith("LLM_PRICING for") for msg in errors)
+    assert any("'words'" in msg for msg in errors)
+
+
+def test_an_unknown_stream_parser_is_a_problem_and_lean_is_used(settings: Any) -> None:
+    settings.LLM_STREAM_PARSER = "fast"
+    errors = [error.msg for error in check_settings()]
+    assert any(msg.startswith("LLM_STREAM_PARSER 'fast' is not lean or sdk") for msg in errors)
+    assert config().lean_streaming
+    settings.LLM_STREAM_PARSER = "SDK"
+    assert not config().lean_streaming

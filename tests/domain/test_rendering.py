@@ -65,3 +65,15 @@ def test_ordinary_markdown_survives() -> None:
 def test_tables_render() -> None:
     html = str(render_markdown("| a | b |\n|---|---|\n| 1 | 2 |"))
     assert "<table>" in html and "<td>1</td>" in html
+
+
+def test_a_table_scrolls_in_its_own_focusable_box() -> None:
+    html = str(render_markdown("| a | b |\n| --- | --- |\n| 1 | 2 |\n\nafter"))
+    assert html.startswith('<div class="table-scroll" tabindex="0" role="region"')
+    assert "</table></div>" in html
+    assert html.count("<div") == html.count("</div>") == 1
+
+
+def test_a_table_tag_written_as_text_is_not_wrapped() -> None:
+    html = str(render_markdown("say <table> and </table> please"))
+    assert "table-scroll" not in html and "&lt;table&gt;" in html

@@ -181,7 +181,7 @@ async def test_live_page_socket_sends_html_fragments(
         html = await communicator.receive_from(timeout=15)
         assert str(theirs.pk) not in html
         fragments.append(html)
-        if "The report is ready." in html:
+        if "the document is ready" in html:
             break
     await runner
     await communicator.disconnect()

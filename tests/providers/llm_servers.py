@@ -22,31 +22,48 @@ from typing import Any, Self
 
 BRIEF_JSON = json.dumps(
     {
+        "client": "Acme Ltd",
         "objective": "Reduce churn by 20% in a year.",
         "audience": "the board",
         "key_questions": ["Why did churn rise?", "What fixes onboarding?"],
-        "constraints": ["No new hires"],
+        "success_criteria": ["The board can decide from it"],
+        "tone": "plain",
     }
 )
-OUTLINE_JSON = json.dumps(
-    [
-        {"title": "Where churn comes from", "points": ["price change", "onboarding"]},
-        {"title": "What to fix first", "points": ["onboarding", "pricing"]},
-    ]
-)
+OUTLINE_SECTIONS = [
+    {"title": "Where churn comes from", "purpose": "Why did churn rise?"},
+    {"title": "What to fix first", "purpose": "What fixes onboarding?"},
+]
+# A model told the shape in its prompt tends to send the bare list; one held to the
+# schema sends the object (a schema's top level is an object).
+OUTLINE_JSON = json.dumps(OUTLINE_SECTIONS)
+OUTLINE_OBJECT = json.dumps({"sections": OUTLINE_SECTIONS})
+BY_SCHEMA = {"BriefAnalysis": BRIEF_JSON, "Outline": OUTLINE_OBJECT}
 PROSE = (
     "## Findings\n\nChurn rose after the March price change. Onboarding is the first "
     "place to act: customers who finish it stay twice as long. "
 )
 
 
-def answer_for(prompt: str) -> str:
-    """Valid text for whichever client-report stage the prompt belongs to."""
-    if prompt.startswith("Analyse the brief"):
+def answer_for(prompt: str, schema: str = "") -> str:
+    """Valid text for whichever client-report stage the prompt (or, held to a schema,
+    the schema's name) belongs to."""
+    if schema:
+        return BY_SCHEMA[schema]
+    if '"title": "BriefAnalysis"' in prompt or "Analyse the brief" in prompt:
         return BRIEF_JSON
-    if prompt.startswith("Plan the body"):
+    if '"title": "Outline"' in prompt or "Plan the body" in prompt:
         return OUTLINE_JSON
     return PROSE
+
+
+def schema_of(body: dict[str, Any]) -> str:
+    """The name of the JSON schema a request holds the answer to ("" for none)."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return str(response_format["json_schema"]["name"])
+    choice = body.get("tool_choice") or {}
+    return str(choice.get("name", "")) if choice.get("type") == "tool" else ""
 
 
 def pieces(text: str, size: int = 12) -> list[str]:
@@ -57,13 +74,16 @@ def pieces(text: str, size: int = 12) -> list[str]:
 class Reply:
     """What the server does for one request."""
 
-    kind: str = "ok"  # ok | status | cut | no_usage | slow | stall | error_event
+    kind: str = "ok"  # ok | status | cut | no_usage | slow | stall | error_event | refusal
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
     delay: float = 0.0  # between chunks (slow)
     cut_after: int = 2  # events sent before a cut (or a stall)
     text: str | None = None  # None: answer_for(prompt)
+    # The finish reason to end on ("" = the normal one): OpenAI "length" or
+    # "content_filter", Anthropic "max_tokens" or "refusal".
+    finish: str = ""
 
 
 class FakeLLMServer(abc.ABC):
@@ -71,9 +91,26 @@ class FakeLLMServer(abc.ABC):
 
     path = ""
 
-    def __init__(self, *, tokens_in: int = 1000, tokens_out: int = 500) -> None:
+    def __init__(
+        self, *, tokens_in: int = 1000, tokens_out: int = 500, tokens_cached: int = 0,
+        tokens_cache_write: int = 0, prompt_cache: bool = False,
+        openai_cache_rules: bool = False,
+    ) -> None:
         self.tokens_in = tokens_in
         self.tokens_out = tokens_out
+        # Prompt-cache usage to report: OpenAI's cached_tokens (part of prompt_tokens);
+        # Anthropic's cache_read_input_tokens and cache_creation_input_tokens (besides
+        # input_tokens).
+        self.tokens_cached = tokens_cached
+        self.tokens_cache_write = tokens_cache_write
+        # prompt_cache: report usage from the sizes (a token ~ 4 characters) and, as
+        # cached, the longest prefix of this prompt seen before under the same
+        # ``prompt_cache_key`` (none without one); bench/caching.py measures with it.
+        # openai_cache_rules: as OpenAI documents it, nothing is cached below 1,024
+        # tokens of prefix, then in steps of 128 tokens.
+        self.prompt_cache = prompt_cache
+        self.openai_cache_rules = openai_cache_rules
+        self.seen_prompts: dict[str, list[str]] = {}
         self.plan: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -144,7 +181,7 @@ class FakeLLMServer(abc.ABC):
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-        text = reply.text if reply.text is not None else answer_for(self.prompt_of(body))
+        text = reply.text if reply.text is not None else self.answer(body)
         conn: socket.socket = handler.connection
         sent = 0
         try:
@@ -189,9 +226,41 @@ class FakeLLMServer(abc.ABC):
             self.client_closed.set()
 
     def prompt_of(self, body: dict[str, Any]) -> str:
+        """The user message's text (content blocks joined)."""
         messages = body.get("messages") or [{}]
         content = messages[-1].get("content", "")
+        if isinstance(content, list):
+            return "".join(block.get("text", "") for block in content)
         return content if isinstance(content, str) else ""
+
+    def cache_usage(self, body: dict[str, Any], text: str) -> tuple[int, int, int]:
+        """``(tokens in, cached, out)`` of one request under ``prompt_cache``."""
+        prompt = "".join(
+            "".join(block.get("text", "") for block in content)
+            if isinstance(content := message.get("content", ""), list) else str(content)
+            for message in body.get("messages") or []
+        )
+        key = body.get("prompt_cache_key")
+        cached = 0
+        with self._lock:
+            if key:
+                seen = self.seen_prompts.setdefault(str(key), [])
+                for before in seen:
+                    same = 0
+                    for a, b in zip(before, prompt, strict=False):
+                        if a != b:
+                            break
+                        same += 1
+                    cached = max(cached, same)
+                seen.append(prompt)
+        cached //= 4
+        if self.openai_cache_rules:
+            cached = 0 if cached < 1024 else 1024 + (cached - 1024) // 128 * 128
+        return len(prompt) // 4, cached, max(1, len(text) // 4)
+
+    def answer(self, body: dict[str, Any]) -> str:
+        """What the server answers to ``body`` by default."""
+        return answer_for(self.prompt_of(body), schema_of(body))
 
     @abc.abstractmethod
     def events(self, body: dict[str, Any], text: str, reply: Reply) -> Iterator[str]:
@@ -217,14 +286,28 @@ class OpenAIServer(FakeLLMServer):
 
         yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
                       "finish_reason": None}])
-        for piece in pieces(text):
-            yield chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-        yield chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        field = "refusal" if reply.kind == "refusal" else "content"
+        parts = pieces(text)
+        for index, piece in enumerate(parts):
+            if reply.kind == "error_event" and index == len(parts) // 2:
+                # How OpenAI reports trouble after the 200: an error object in the stream.
+                error = {"type": "server_error",
+                         "message": "The server had an error while processing your request."}
+                yield f"data: {json.dumps({'error': error})}\n\n"
+                return
+            yield chunk([{"index": 0, "delta": {field: piece}, "finish_reason": None}])
+        yield chunk([{"index": 0, "delta": {}, "finish_reason": reply.finish or "stop"}])
         include_usage = (body.get("stream_options") or {}).get("include_usage")
         if include_usage and reply.kind != "no_usage":
-            yield chunk([], usage={"prompt_tokens": self.tokens_in,
-                                   "completion_tokens": self.tokens_out,
-                                   "total_tokens": self.tokens_in + self.tokens_out})
+            tokens_in, cached, out = (
+                self.cache_usage(body, text) if self.prompt_cache
+                else (self.tokens_in, self.tokens_cached, self.tokens_out)
+            )
+            usage: dict[str, Any] = {"prompt_tokens": tokens_in, "completion_tokens": out,
+                                     "total_tokens": tokens_in + out}
+            if cached or self.prompt_cache:
+                usage["prompt_tokens_details"] = {"cached_tokens": cached}
+            yield chunk([], usage=usage)
         yield "data: [DONE]\n\n"
 
 
@@ -244,9 +327,15 @@ class AnthropicServer(FakeLLMServer):
         yield event("message_start", {"message": {
             "id": "msg_1", "type": "message", "role": "assistant", "content": [],
             "model": body.get("model", ""), "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": self.tokens_in, "output_tokens": 1}}})
-        yield event("content_block_start", {"index": 0,
-                                            "content_block": {"type": "text", "text": ""}})
+            "usage": {"input_tokens": self.tokens_in, "output_tokens": 1,
+                      "cache_read_input_tokens": self.tokens_cached,
+                      "cache_creation_input_tokens": self.tokens_cache_write}}})
+        tool = schema_of(body)
+        block: dict[str, Any] = (
+            {"type": "tool_use", "id": "toolu_1", "name": tool, "input": {}}
+            if tool else {"type": "text", "text": ""}
+        )
+        yield event("content_block_start", {"index": 0, "content_block": block})
         yield event("ping", {})
         parts = pieces(text)
         half = len(parts) // 2
@@ -255,14 +344,16 @@ class AnthropicServer(FakeLLMServer):
                 yield event("error", {"error": {"type": "overloaded_error",
                                                 "message": "Overloaded"}})
                 return
-            yield event("content_block_delta", {"index": 0,
-                                                "delta": {"type": "text_delta", "text": piece}})
+            delta = ({"type": "input_json_delta", "partial_json": piece} if tool
+                     else {"type": "text_delta", "text": piece})
+            yield event("content_block_delta", {"index": 0, "delta": delta})
             if index == half:
                 # Output tokens so far: cumulative, so a client must not add them up.
                 yield event("message_delta", {"delta": {"stop_reason": None,
                                                         "stop_sequence": None},
                                               "usage": {"output_tokens": self.tokens_out // 2}})
         yield event("content_block_stop", {"index": 0})
-        yield event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        stop = reply.finish or ("tool_use" if tool else "end_turn")
+        yield event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
                                       "usage": {"output_tokens": self.tokens_out}})
         yield event("message_stop", {})

@@ -21,7 +21,7 @@ from reports.providers.registry import reset_cache
 from reports.runtime.engine import run_stream
 from reports.streams.services import cancel_job
 from tests.conftest import wait_for
-from tests.providers.llm_servers import AnthropicServer, Reply, answer_for
+from tests.providers.llm_servers import AnthropicServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,12 +59,13 @@ def test_text_and_usage_arrive(make_stream: Any, server: AnthropicServer) -> Non
     request = server.requests[0]
     assert request["stream"] is True
     assert request["model"] == "claude-test"
-    assert request["system"].startswith("You are a senior consultant")
+    (system,) = request["system"]  # one text block, a prompt-cache breakpoint
+    assert system["text"].startswith("You are a senior consultant")
     assert request["max_tokens"] == PIPELINE.stage("brief").max_tokens
     assert {h.get("x-stainless-retry-count") for h in server.headers} == {"0"}
     for stage in stream.stages.filter(key__in=MODEL_STAGES):
         assert stage.status == StageStatus.COMPLETED
-        assert stage.output == answer_for(server.prompt_of(server.requests[stage.position]))
+        assert stage.output == server.answer(server.requests[stage.position])
         # Two message_delta events (200, then 400 output tokens): cumulative, not added.
         assert (stage.tokens_in, stage.tokens_out) == (1200, 400)
         assert stage.cost_usd == Decimal("0.009600")  # 1200 * 3 / 1e6 + 400 * 15 / 1e6
@@ -78,7 +79,7 @@ def test_overloaded_error_mid_stream_is_retried(make_stream: Any, server: Anthro
     assert run_stream(stream.pk) == StreamStatus.COMPLETED
 
     failed, succeeded = attempts(stream, "brief")
-    assert (failed.status, failed.error_kind) == (AttemptStatus.FAILED, "server_error")
+    assert (failed.status, failed.error_kind) == (AttemptStatus.FAILED, "overloaded")
     assert "overloaded_error" in failed.error
     assert failed.tokens_out > 0 and not failed.usage_known  # the partial text, estimated
     assert succeeded.status == AttemptStatus.SUCCEEDED
@@ -98,7 +99,7 @@ def test_overloaded_status_and_rate_limit_are_retried(
     assert run_stream(stream.pk) == StreamStatus.COMPLETED
 
     kinds = [a.error_kind for a in attempts(stream, "brief")]
-    assert kinds == ["server_error", "rate_limited", ""]
+    assert kinds == ["overloaded", "rate_limited", ""]
 
 
 def test_stream_cut_is_retried(make_stream: Any, server: AnthropicServer) -> None:

@@ -169,3 +169,41 @@ def test_crossing_the_budget_cancels_with_reason_budget(
     client.force_login(user)
     page = client.get(stream.get_absolute_url()).content.decode()
     assert "reached its cost budget" in page
+
+
+@pytest.mark.parametrize("price, card, api", [
+    ((Decimal("0"), Decimal("0")), "free (offline)", "0.000000"),
+    ((Decimal("2"), Decimal("10")), "≈ $", None),
+])
+def test_a_cut_stream_has_one_cost_everywhere_estimated_not_unknown(
+    make_stream: Any, fake_provider: Any, settings: Any, user: User,
+    price: tuple[Decimal, Decimal], card: str, api: str | None,
+) -> None:
+    """Usage that never arrived is estimated: the card, the API, the admin and the
+    stage rows agree, and none says "unknown" (the cost of the estimate is known)."""
+    from reports.providers import TransientError
+    from reports.providers.fake import Script
+
+    settings.LLM_PRICING = {**settings.LLM_PRICING, "fake-model": price}
+    cut = TransientError("The connection dropped.", kind="stream_cut")
+    fake_provider.script("sections", Script(fail_mid_stream=cut))
+    stream = make_stream()
+    assert run_stream(stream.pk) == StreamStatus.COMPLETED
+    stream.refresh_from_db()
+    assert stream.cost_complete is False
+
+    snapshot = stream_snapshot(stream)
+    assert snapshot["cost_usd"] is not None
+    if api is not None:
+        assert snapshot["cost_usd"] == api
+    client = Client()
+    client.force_login(user)
+    page = client.get(stream.get_absolute_url()).content.decode()
+    assert f"<dt>Cost</dt><dd>{card}" in page
+    assert "unknown" not in page
+    assert "0.0000" not in page  # no four decimals of zeros anywhere
+    assert " in / " in page and " out</span>" in page  # per-stage tokens are labelled
+    user.is_staff = user.is_superuser = True
+    user.save()
+    admin_list = client.get("/admin/reports/streamingjob/").content.decode()
+    assert card.split(" $")[0] in admin_list and "0.0000" not in admin_list

@@ -10,10 +10,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from reports.pipelines import OutputInvalid
+from reports.pipelines.structured import parse_output
 from reports.providers.fake import FakeProvider
 from starmap.forms import StarmapJobForm
 from starmap.models import StarmapJob
-from starmap.pipeline import StarmapInput, parse_objectives
+from starmap.outputs import Objectives
+from starmap.pipeline import StarmapInput
 from tests.starmap.conftest import STARMAP_INPUT
 
 
@@ -125,14 +127,16 @@ def objectives(count: int = 3, **overrides: Any) -> str:
 
 
 def test_objectives_validator() -> None:
-    assert len(parse_objectives("```json\n" + objectives() + "\n```")) == 3
+    assert len(parse_output(Objectives, "```json\n" + objectives() + "\n```")) == 3
+    wrapped = json.dumps({"objectives": json.loads(objectives(level="Apply"))})
+    assert [item["level"] for item in parse_output(Objectives, wrapped)] == ["apply"] * 3
     for text, message in [
         ("not json", "not valid JSON"),
         (objectives(2), "at least 3"),
         (objectives(13), "at most 12"),
-        (objectives(measure=" "), "empty measure"),
-        (objectives(level="guess"), "unknown level"),
-        (json.dumps([{"id": "LO1"}] * 3), "must be an object with"),
+        (objectives(measure=" "), "objectives.0.measure: String should have at least 1"),
+        (objectives(level="guess"), "objectives.0.level: Input should be"),
+        (json.dumps([{"id": "LO1"}] * 3), "objectives.0.audience: Field required"),
     ]:
         with pytest.raises(OutputInvalid, match=message):
-            parse_objectives(text)
+            parse_output(Objectives, text)

@@ -41,7 +41,7 @@ def test_it_is_listed_on_the_cards_page_and_its_starmap(owner: Client) -> None:
 
 def test_it_renders_sanitized(owner: Client) -> None:
     html = owner.get(f"/documents/{REPORT_ID}/").content.decode()
-    assert "<h2>Executive summary</h2>" in html and "<table>" in html
+    assert '<h2 id="s-executive-summary">Executive summary</h2>' in html and "<table>" in html
     assert "imported" in html  # the page says it has no generation behind it
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html  # shown, inert
     assert 'href="javascript:' not in html

@@ -144,6 +144,8 @@ def test_regenerate_keeps_earlier_versions_reachable(
     page = client.get(f"/starmap/{first.job_id}/").content.decode()
     assert old.get_absolute_url() in page and new.get_absolute_url() in page
     assert "Regenerate" in page
+    assert "v2</strong> · Regenerated" in page  # the shared, live versions panel
+    assert f"/streams/{second.pk}/fork/" in page and "Change and rerun" in page
     document = client.get(new.get_absolute_url()).content.decode()
     assert old.get_absolute_url() in document  # the versions bar links the earlier one
     assert client.get(old.get_absolute_url()).status_code == 200
@@ -158,7 +160,7 @@ def test_report_is_rendered_sanitized_with_sections_and_downloads(
     client = client_for(user)
 
     html = client.get(report.get_absolute_url()).content.decode()
-    assert "<h2>Executive summary</h2>" in html and "<table>" in html
+    assert '<h2 id="s-executive-summary">Executive summary</h2>' in html and "<table>" in html
     assert "<script>alert(1)</script>" not in html
     download = client.get(f"/documents/{report.pk}/download.md")
     assert download["Content-Type"].startswith("text/markdown")
@@ -190,3 +192,19 @@ def test_report_jobs_use_the_same_card_and_progress_tag(
         f"/reports/{stream.job_id}/generate/", HTTP_HX_TARGET=f"card-{stream.job_id}", **HTMX
     )
     assert response.content.decode().startswith(f'<article id="card-{stream.job_id}"')
+
+
+def test_the_brief_shows_every_input_and_the_budget_as_the_document_writes_it(
+    client_for: Any, user: User, make_starmap: Any
+) -> None:
+    stream = make_starmap()
+    html = client_for(user).get(f"/starmap/{stream.job_id}/").content.decode()
+    brief = html.split('class="card brief"', 1)[1].split("</dl>", 1)[0]
+    assert "<dd>50,000 EUR</dd>" in brief
+    assert "50000.00" not in brief
+    for label, value in (
+        ("Industry", "Healthcare"),
+        ("Size", "1,000-4,999 people"),
+        ("Constraints", "No overtime budget; shifts run 24/7."),
+    ):
+        assert f"<dt>{label}</dt><dd>{value}</dd>" in brief

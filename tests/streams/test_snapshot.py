@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from reports.domain.money import money_label
+from reports.domain.money import Cost
 from reports.models import StreamingJob, StreamStatus
 from reports.streams.selectors import stage_detail, stream_snapshot
 from reports.streams.snapshot import StageDetail, StageSnapshot, StreamSnapshot
@@ -50,8 +50,11 @@ def test_interrupted_for_pages_and_unattended_for_restarts(make_stream: Any) -> 
     assert not waiting.is_unattended(now) and not waiting.is_interrupted(now)
 
 
-def test_page_and_api_money_agree_on_unknown() -> None:
-    assert money_label(Decimal("0.0123"), complete=True) == "$0.0123"
-    assert money_label(Decimal("0.01"), complete=False) == "≈ $0.0100"
-    assert money_label(Decimal("0"), complete=False) == "unknown"
-    assert money_label(Decimal("0"), complete=True) == "$0.0000"
+def test_page_and_api_money_follow_one_rule() -> None:
+    assert (Cost(Decimal("0.0123")).label, Cost(Decimal("0.0123")).api) == ("$0.012", "0.012300")
+    assert Cost(Decimal("0.01"), estimated=True).label == "≈ $0.010"
+    assert (Cost(None).label, Cost(None).api) == ("unknown", None)
+    assert (Cost(Decimal(0), free=True).label, Cost(Decimal(0), free=True).api) == (
+        "free (offline)", "0.000000")
+    assert [Cost(Decimal(v)).label for v in ("0", "0.5", "12.4", "1234.5", "0.00001")] == [
+        "$0", "$0.50", "$12.40", "$1,235", "< $0.0001"]

@@ -59,10 +59,11 @@ def test_list_shows_columns_links_and_filters(
     stream = fail_stream(make_stream())
     StreamingJob.objects.filter(pk=stream.pk).update(current_stage="outline", progress=42,
                                                      cost_usd="0.012345")
+    stream.stages.filter(attempts__gt=0).update(cost_usd="0.004115")  # priced stages
     report = Report.objects.create(owner=stream.owner, job_type="report", job_id=stream.job_id,
                                    stream=stream, title="R", markdown="# R")
     html = admin_client_for.get(CHANGELIST).content.decode()
-    for text in ("alice", "Failed", "42%", "outline", "$0.0123", "has a failed stage",
+    for text in ("alice", "Failed", "42%", "outline", "$0.012", "has a failed stage",
                  stream.get_absolute_url(), report.get_absolute_url(), "Resume selected streams",
                  "Cancel selected streams", "Retry failed stages of selected streams"):
         assert text in html, text

@@ -27,6 +27,7 @@ from reports.web.analytics.queries import (
     stage_rows,
     stream_summary,
 )
+from reports.web.analytics.views import STAGE_COLUMNS
 
 URL = reverse("reports:analytics")
 D = Decimal
@@ -195,7 +196,7 @@ def test_page_shows_numbers_charts_and_advice(staff_client: Client, fixture: Per
     html = staff_client.get(URL, {"type": "report"}).content.decode()
     for text in ("<svg", "Stage funnel", "p50 and p95", "Cost per day", "60.0%", "66.7%",
                  "20.0 s", "100.0 s", "invalid_output (3)", "rate_limit (1)", "50.0%",
-                 "$0.1226", "39% of the spend", "format=csv&amp;table=stages"):
+                 "$0.12", "39% of the spend", "format=csv&amp;table=stages"):
         assert text in html, text
 
 
@@ -243,3 +244,31 @@ def test_page_query_count_does_not_grow_with_data(
         assert staff_client.get(URL).status_code == 200
     with django_assert_max_num_queries(10):
         assert staff_client.get(URL, {"format": "csv"}).status_code == 200
+
+
+def test_the_per_stage_table_shows_what_is_read_first_and_the_rest_behind_a_toggle(
+    staff_client: Client, fixture: Period
+) -> None:
+    html = staff_client.get(URL, {"type": "report"}).content.decode()
+    first = html.split('id="stage-table"', 1)[1].split("</table>", 1)[0]
+    headers = first.split("<tbody>", 1)[0]
+    assert headers.count("<th scope") == 8
+    for name in ("stage", "completion rate", "p95 duration (s)", "cost share"):
+        assert f">{name}</th>" in headers
+    assert "retry success rate" not in headers
+    full = html.split('<details class="more-columns">', 1)[1].split("</details>", 1)[0]
+    assert full.count('<th scope="col">') == len(STAGE_COLUMNS) > 8
+    assert "retry success rate" in full
+
+
+def test_reasks_are_counted_per_stage(staff_client: Client, fixture: Period) -> None:
+    # The failed outline was re-asked twice, one completed brief once.
+    Stage.objects.filter(key="outline", status=StageStatus.FAILED).update(reasks=2)
+    Stage.objects.filter(key="brief", attempts=2).update(reasks=1)
+    rows = {row.key: row for row in stage_rows(fixture)}
+    assert (rows["brief"].reasks, rows["outline"].reasks) == (1, 2)
+    assert retry_totals(list(rows.values()))["reasks"] == 3
+    response = staff_client.get(URL, {"type": "report", "format": "csv"})
+    table = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [r["re-asks"] for r in table] == ["1", "2"]
+    assert "Re-asks (JSON not valid)" in staff_client.get(URL, {"type": "report"}).content.decode()

@@ -13,6 +13,7 @@ from reports.providers.fake import FakeProvider
 from reports.runtime.engine import run_stream
 
 SNAPSHOT_FIELDS = {
+    "tokens_cached",
     "stream_id",
     "job_id",
     "type",
@@ -34,6 +35,8 @@ SNAPSHOT_FIELDS = {
     "stages",
 }
 STAGE_FIELDS = {
+    "tokens_cached",
+    "model",
     "key",
     "title",
     "position",
@@ -47,14 +50,6 @@ STAGE_FIELDS = {
     "finished_at",
     "duration_s",
 }
-
-
-@pytest.fixture
-def api(user: User) -> Client:
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    client.get("/accounts/login/")  # sets the CSRF cookie
-    return client
 
 
 def post(client: Client, path: str, body: Any = None, raw: str | None = None) -> Any:
@@ -77,8 +72,14 @@ def test_pipelines_list_types_stages_and_input_schema(api: Client) -> None:
         "weight": 0.2,
         "json_output": False,
         "calls_model": False,
+        "output_schema": None,
     }
     assert set(report["input_schema"]["required"]) == {"title", "client", "objective"}
+    # A JSON stage documents its shape: the schema its answers are validated against.
+    outline = report["stages"][2]
+    assert outline["json_output"] is True
+    assert outline["output_schema"]["title"] == "Outline"
+    assert outline["output_schema"]["properties"]["sections"]["minItems"] == 2
 
 
 @pytest.mark.django_db

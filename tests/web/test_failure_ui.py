@@ -28,7 +28,8 @@ def buttons(html: str) -> list[str]:
     """The visible labels of the card's buttons, in order."""
     return [
         re.sub(r"\s+", " ", label).strip()
-        for label in re.findall(r"<button[^>]*>(.*?)</button>", html, re.S)
+        for attrs, label in re.findall(r"<button([^>]*)>(.*?)</button>", html, re.S)
+        if " hidden" not in attrs  # shown by live.js only where it applies
     ]
 
 

@@ -5,6 +5,7 @@ the model's stream closed at once on cancel."""
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from reports.domain.config import config
 from reports.domain.events import EventType
 from reports.models import AttemptStatus, Stage
 from reports.pipelines import OutputInvalid, StageSpec
+from reports.pipelines.structured import OutputSchema
 from reports.providers import (
     CompletionRequest,
     CompletionStream,
@@ -29,7 +31,15 @@ from reports.runtime.engine.stages import StageSteps
 from reports.runtime.engine.state import RunState
 from reports.runtime.retry import backoff_seconds, max_attempts
 
+logger = logging.getLogger(__name__)
+
 PROMPT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+# The error kind of a provider that refused a stage's JSON schema (HTTP 400).
+SCHEMA_REFUSED = "schema_refused"
+# An answer cut off at the output limit (finish_reason length, stop_reason max_tokens).
+TRUNCATED = "truncated"
 
 
 class Cancelled(Exception):
@@ -40,10 +50,11 @@ class AttemptFailed(Exception):
     """A provider error during one attempt, with the text that arrived before it (its
     tokens were paid for, so the attempt records them)."""
 
-    def __init__(self, error: ProviderError, partial: str) -> None:
+    def __init__(self, error: ProviderError, partial: str, usage: Usage | None = None) -> None:
         super().__init__(error.message)
         self.error = error
         self.partial = partial
+        self.usage = usage  # what the provider reported before failing (a truncated answer)
 
 
 @dataclass
@@ -65,6 +76,15 @@ def reask_request(request: CompletionRequest, reason: str) -> CompletionRequest:
     template = _prompts().get_template("reask.txt")
     reask = template.render(Context({"reason": reason}, autoescape=False)).strip()
     return replace(request, prompt=f"{request.prompt}\n\n{reask}")
+
+
+def with_schema_instructions(request: CompletionRequest, schema: OutputSchema) -> CompletionRequest:
+    """The fallback for a model that takes no schema: the request without one, its
+    prompt ending with the schema to answer in (then validated, and re-asked)."""
+    template = _prompts().get_template("json_schema.txt")
+    context = {"schema": schema.as_text(), "description": schema.description}
+    told = template.render(Context(context, autoescape=False)).strip()
+    return replace(request, output=None, prompt=f"{request.prompt}\n\n{told}")
 
 
 def with_instructions(prompt: str, instructions: str) -> str:
@@ -92,12 +112,15 @@ class ModelCall:
         """Call the model until the stage completes, fails or is cancelled; returns the
         stage's status (its first attempt was counted by ``mark_running``)."""
         reasks = config().invalid_output_reasks
+        raised_limit = False  # a truncated answer is asked again once, with twice the limit
         transient_tries = 0
         counted = True  # by mark_running
         while True:
             if self.held.cancelled.is_set():
                 return self.steps.cancel_stage(stage)
-            attempt = self.ledger.start_attempt(stage, request.model, counted=counted)
+            attempt = self.ledger.start_attempt(
+                stage, request.model, counted=counted, structured=request.output is not None
+            )
             counted = False
             try:
                 result = self.stream_attempt(stage, provider, request)
@@ -118,9 +141,33 @@ class ModelCall:
                         status=AttemptStatus.FAILED,
                         request=request,
                         text=failed.partial,
+                        usage=failed.usage,
                         error=error,
                     ),
                 )
+                if error.kind == SCHEMA_REFUSED and request.output is not None:
+                    # Once per call: the model said no to the schema; ask in the prompt.
+                    logger.warning(
+                        "Model %s refused the JSON schema of stage %s (%s); falling back to "
+                        "instructions and validation", request.model, stage.key, error.message,
+                    )
+                    provider.refuse_structured_output(request.model)
+                    request = with_schema_instructions(request, request.output)
+                    continue
+                if error.kind == TRUNCATED and not raised_limit:
+                    # Cut off at the output limit: once more, with room to finish.
+                    raised_limit = True
+                    self.ledger.count_reask(stage)
+                    request = replace(request, max_tokens=request.max_tokens * 2)
+                    self.state.emit(
+                        EventType.STAGE_RETRYING,
+                        stage=stage.key,
+                        attempt=stage.attempts,
+                        error=error.message,
+                        error_kind=error.kind,
+                        delay_s=0,
+                    )
+                    continue
                 transient_tries += 1
                 if not error.transient or transient_tries >= max_attempts():
                     return self.steps.fail_stage(stage, error.kind, error.message, stage.attempts)
@@ -137,7 +184,7 @@ class ModelCall:
                     return self.steps.cancel_stage(stage)
                 continue
             try:
-                data = spec.parse(result.text) if spec.parse else None
+                data = spec.parse_text(result.text)
             except OutputInvalid as exc:
                 self.ledger.end_attempt(
                     stage,
@@ -158,6 +205,7 @@ class ModelCall:
                         stage.attempts,
                     )
                 reasks -= 1
+                self.ledger.count_reask(stage)
                 request = reask_request(request, str(exc))
                 self.state.emit(
                     EventType.STAGE_RETRYING,
@@ -215,7 +263,7 @@ class ModelCall:
         except ProviderError as exc:
             if self.held.cancelled.is_set():
                 raise Cancelled("".join(parts)) from None
-            raise AttemptFailed(exc, "".join(parts)) from exc
+            raise AttemptFailed(exc, "".join(parts), completion.usage) from exc
         except Exception as exc:
             if self.held.cancelled.is_set():
                 raise Cancelled("".join(parts)) from None

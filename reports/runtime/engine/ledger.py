@@ -19,7 +19,10 @@ from reports.runtime.engine.state import RunState
 
 # Errors that mean the request was refused before the model did any work (HTTP 4xx,
 # 429, no connection, bad settings): such an attempt cost nothing, known for sure.
-NOT_BILLED = frozenset({"rate_limited", "auth", "bad_request", "config", "connection"})
+NOT_BILLED = frozenset({
+    "rate_limited", "auth", "bad_request", "config", "connection", "schema_refused",
+    "context_length",
+})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,11 +53,21 @@ class Ledger:
         stage.attempts += 1
         return fields
 
-    def start_attempt(self, stage: Stage, model: str, *, counted: bool = False) -> StageAttempt:
-        """Record a new attempt on the stage (``counted``: its count is saved already)."""
+    def start_attempt(
+        self, stage: Stage, model: str, *, counted: bool = False, structured: bool = False
+    ) -> StageAttempt:
+        """Record a new attempt on the stage (``counted``: its count is saved already;
+        ``structured``: the provider was sent the stage's schema)."""
         if not counted:
             self.state.row(stage).update(**self.count_attempt(stage, model))
-        return StageAttempt.objects.create(stage=stage, number=stage.attempts, model=model)
+        return StageAttempt.objects.create(
+            stage=stage, number=stage.attempts, model=model, structured=structured
+        )
+
+    def count_reask(self, stage: Stage) -> None:
+        """The stage's answer was invalid and the model is asked again."""
+        self.state.row(stage).update(reasks=F("reasks") + 1)
+        stage.reasks += 1
 
     def end_attempt(
         self,
@@ -76,6 +89,7 @@ class Ledger:
             tokens_in = count_tokens(request.system + request.prompt) if text else 0
             usage = Usage(tokens_in, count_tokens(text))
         cost = pricing.cost_for(request.model, usage)
+        saved = pricing.cache_saving(request.model, usage)
         # One transaction; inside complete_stage's it needs no savepoint of its own.
         with transaction.atomic(savepoint=False):
             StageAttempt.objects.filter(pk=attempt.pk).update(
@@ -83,6 +97,8 @@ class Ledger:
                 finished_at=timezone.now(),
                 tokens_in=usage.tokens_in,
                 tokens_out=usage.tokens_out,
+                tokens_cached=usage.tokens_cached,
+                tokens_cache_write=usage.tokens_cache_write,
                 usage_known=known,
                 cost_usd=cost,
                 error_kind=error.kind if error else "",
@@ -92,6 +108,8 @@ class Ledger:
             # (Only this run writes its stages, so the totals come from memory.)
             stage.tokens_in += usage.tokens_in
             stage.tokens_out += usage.tokens_out
+            stage.tokens_cached += usage.tokens_cached
+            stage.cache_saved_usd += saved
             if cost is None or stage.cost_usd is None:
                 stage.cost_usd = None
             else:
@@ -99,12 +117,16 @@ class Ledger:
             self.state.row(stage).update(
                 tokens_in=stage.tokens_in,
                 tokens_out=stage.tokens_out,
+                tokens_cached=stage.tokens_cached,
+                cache_saved_usd=stage.cache_saved_usd,
                 cost_usd=stage.cost_usd,
                 **(stage_update or {}),
             )
             spent: dict[str, Any] = {
                 "tokens_in": F("tokens_in") + usage.tokens_in,
                 "tokens_out": F("tokens_out") + usage.tokens_out,
+                "tokens_cached": F("tokens_cached") + usage.tokens_cached,
+                "cache_saved_usd": F("cache_saved_usd") + saved,
                 "cost_usd": F("cost_usd") + (cost or 0),
             }
             if cost is None or not known:

@@ -16,8 +16,9 @@ from reports.domain.events import EventType
 from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, StreamStatus
 from reports.pipelines import StageContext, StageSpec, get_pipeline
 from reports.pipelines.registry import UnknownJobType
+from reports.pipelines.structured import schema_for
 from reports.providers import CompletionRequest, ProviderError, get_provider
-from reports.runtime.engine.attempt import ModelCall, with_instructions
+from reports.runtime.engine.attempt import ModelCall, with_instructions, with_schema_instructions
 from reports.runtime.engine.db import release_db_connection
 from reports.runtime.engine.endings import Endings
 from reports.runtime.engine.ledger import Ledger
@@ -210,18 +211,23 @@ class StreamRun:
         try:
             provider = get_provider()
             model = self.model_for(spec, provider.default_model)
+            # Stable part first (system, brief, earlier outputs), the instruction last.
+            stable, instruction = pipeline.prompt_parts(spec, context)
             request = CompletionRequest(
                 model=model,
                 system=pipeline.render(pipeline.system_prompt, context),
-                prompt=with_instructions(
-                    pipeline.render(spec.prompt, context), stream.instructions
-                ),
+                prompt=with_instructions("\n\n".join((*stable, instruction)), stream.instructions),
+                prefix_parts=stable,
+                cache_key=str(stream.pk),
                 max_tokens=spec.max_tokens,
                 json_output=spec.json_output,
+                output=schema_for(spec.output) if spec.output else None,
                 job_type=stream.type,
                 stage_key=key,
                 draft=partial(spec.draft, context) if spec.draft else None,
             )
+            if request.output is not None and not provider.structured_output(model):
+                request = with_schema_instructions(request, request.output)
         except ProviderError as exc:
             self.steps.mark_running(stage)
             return self.steps.fail_stage(stage, exc.kind, exc.message, 0)

@@ -88,6 +88,7 @@ class StageSteps:
             stage=stage.key,
             tokens_in=stage.tokens_in,
             tokens_out=stage.tokens_out,
+            tokens_cached=stage.tokens_cached,
             duration_s=stage.duration_s(),
             cost_usd=money_str(stage.cost_usd),
         )

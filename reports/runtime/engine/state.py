@@ -10,10 +10,17 @@ from django.db import transaction
 
 from reports.domain.events import EventType, envelope, make_event
 from reports.events.publisher import publisher
-from reports.models import Stage, StageStatus, StreamingJob
+from reports.models import Stage, StageStatus, StreamingJob, StreamStatus
 from reports.pipelines import Pipeline
 from reports.runtime.admission import admit_waiting
+from reports.runtime.hooks import stream_ended
 from reports.runtime.leases import HeldLease
+
+ENDING_EVENTS = {
+    StreamStatus.COMPLETED: EventType.STREAM_COMPLETED,
+    StreamStatus.FAILED: EventType.STREAM_FAILED,
+    StreamStatus.CANCELLED: EventType.STREAM_CANCELLED,
+}
 
 
 class RunState:
@@ -62,8 +69,13 @@ class RunState:
 
     def save_ending(self, **fields: Any) -> None:
         """Save how the stream ended (the seq of the event announcing it) and give up
-        the lease in the same UPDATE."""
-        self.save_seq(self.seq + 1, **fields, lease_owner="", lease_expires_at=None)
+        the lease in the same UPDATE; the ending hooks record what it sends out with it."""
+        with transaction.atomic():
+            saved = self.owned().update(
+                seq=self.seq + 1, **fields, lease_owner="", lease_expires_at=None
+            )
+            if saved:
+                stream_ended(self.stream_id, ENDING_EVENTS[fields["status"]], self.seq + 1)
         self.ended = True
         # The slot this stream held is free: offer it to the owner's next stream.
         owner_id = self.stream.owner_id

@@ -89,7 +89,9 @@ def stream_summary(period: Period) -> dict[str, Any]:
         cancelled=Count("pk", filter=Q(status=StreamStatus.CANCELLED)),
         tokens_in=Sum("tokens_in", default=0),
         tokens_out=Sum("tokens_out", default=0),
+        tokens_cached=Sum("tokens_cached", default=0),
         cost_usd=Sum("cost_usd", default=Decimal(0)),
+        cache_saved_usd=Sum("cache_saved_usd", default=Decimal(0)),
     )
     finished = totals["completed"] + totals["failed"] + totals["cancelled"]
     return {
@@ -153,6 +155,11 @@ class StageRow:
     cost_usd: Decimal
     retried: int
     retried_completed: int
+    # Times a model was asked again because its JSON did not fit the stage's shape.
+    reasks: int = 0
+    # Input tokens served from prompt caches, and what that saved.
+    tokens_cached: int = 0
+    cache_saved_usd: Decimal = Decimal(0)
     p50_s: float | None = None
     p95_s: float | None = None
     duration_samples: int = 0
@@ -199,6 +206,9 @@ def stage_rows(period: Period) -> list[StageRow]:
             cost_usd=Sum("cost_usd", default=Decimal(0)),
             retried=Count("pk", filter=retried),
             retried_completed=Count("pk", filter=retried & completed),
+            reasks=Sum("reasks", default=0),
+            tokens_cached=Sum("tokens_cached", default=0),
+            cache_saved_usd=Sum("cache_saved_usd", default=Decimal(0)),
         )
         .order_by("stream__type", "position")
     )
@@ -334,4 +344,5 @@ def retry_totals(rows: list[StageRow]) -> dict[str, Any]:
     retried = sum(row.retried for row in rows)
     recovered = sum(row.retried_completed for row in rows)
     return {"retried": retried, "retried_completed": recovered,
-            "retry_success_rate": rate(recovered, retried)}
+            "retry_success_rate": rate(recovered, retried),
+            "reasks": sum(row.reasks for row in rows)}

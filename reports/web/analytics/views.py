@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from reports.domain.money import usd_label
 from reports.pipelines.registry import all_pipelines
 from reports.web.analytics import queries as analytics
 from reports.web.analytics.queries import Period, StageRow
@@ -81,14 +82,22 @@ STAGE_COLUMNS: list[Column] = [
     ("p95 duration (s)", lambda r: r.p95_s, "sec"),
     ("tokens in", lambda r: r.tokens_in, "int"),
     ("tokens out", lambda r: r.tokens_out, "int"),
+    ("tokens cached", lambda r: r.tokens_cached, "int"),
     ("cost (USD)", lambda r: r.cost_usd, "usd"),
+    ("saved by caching (USD)", lambda r: r.cache_saved_usd, "usd"),
     ("cost share", lambda r: r.cost_share, "pct"),
     ("retried", lambda r: r.retried, "int"),
     ("retry success rate", lambda r: r.retry_success_rate, "pct"),
+    ("re-asks", lambda r: r.reasks, "int"),
     ("attempt errors", lambda r: _kinds(r.attempt_errors), "text"),
     ("stage errors", lambda r: _kinds(r.stage_errors), "text"),
     ("cheaper model", lambda r: r.advice.cheaper if r.advice else "", "text"),
 ]
+# What a person reads first: the rest of STAGE_COLUMNS is behind a toggle and in the CSV.
+STAGE_FIRST_COLUMNS = (
+    "job type", "stage", "completion rate", "failure rate", "p50 duration (s)",
+    "p95 duration (s)", "cost (USD)", "cost share",
+)
 DAY_COLUMNS: list[Column] = [
     ("day", lambda d: d["day"].isoformat(), "text"),
     ("streams", lambda d: d["streams"], "int"),
@@ -106,9 +115,12 @@ SUMMARY_ITEMS: list[tuple[str, str, str]] = [
     ("failure_rate", "Failure rate", "pct"),
     ("cancel_rate", "Cancel rate", "pct"),
     ("retry_success_rate", "Retry success rate", "pct"),
+    ("reasks", "Re-asks (JSON not valid)", "int"),
     ("tokens_in", "Tokens in", "int"),
     ("tokens_out", "Tokens out", "int"),
+    ("tokens_cached", "Tokens cached", "int"),
     ("cost_usd", "Cost (USD)", "usd"),
+    ("cache_saved_usd", "Saved by prompt caching (USD)", "usd"),
 ]
 
 
@@ -136,7 +148,7 @@ def shown(value: Any, kind: str) -> str:
     if kind == "sec":
         return f"{float(value):.1f} s"
     if kind == "usd":
-        return f"${Decimal(value):.4f}"
+        return usd_label(Decimal(value))
     if kind == "int":
         return f"{value:,}"
     return str(value)
@@ -231,7 +243,7 @@ def charts_for(period: Period, rows: list[StageRow], days: list[dict[str, Any]])
         for r in rows
     ], stacked=False, legend=[("p50", "p50"), ("p95", "p95")])
     cost = hbar_chart("Cost per stage (USD)", [
-        (label(r), [(float(r.cost_usd), "cost", f"${r.cost_usd:.4f}")]) for r in rows
+        (label(r), [(float(r.cost_usd), "cost", usd_label(r.cost_usd))]) for r in rows
     ])
     by_day = {d["day"]: d for d in days}
     span = (period.end - period.start).days + 1
@@ -239,7 +251,7 @@ def charts_for(period: Period, rows: list[StageRow], days: list[dict[str, Any]])
     empty = {"cost_usd": Decimal(0), "tokens_in": 0, "tokens_out": 0}
     daily = column_chart("Cost per day (USD)", [
         (day.strftime("%d %b"), float(d["cost_usd"]),
-         f"{day:%Y-%m-%d}: ${d['cost_usd']:.4f}, {d['tokens_in'] + d['tokens_out']:,} tokens")
+         f"{day:%Y-%m-%d}: {usd_label(d['cost_usd'])}, {d['tokens_in'] + d['tokens_out']:,} tokens")
         for day in every_day for d in [by_day.get(day, empty)]
     ], "cost")
     return [funnel, durations, cost, daily]
@@ -285,6 +297,7 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
                                           content_type="text/plain")
         return _csv(f"{stem}-stages", [c[0] for c in STAGE_COLUMNS],
                     [[raw(get(r), kind) for _, get, kind in STAGE_COLUMNS] for r in rows])
+    first = [c for c in STAGE_COLUMNS if c[0] in STAGE_FIRST_COLUMNS]
     query = request.GET.copy()
     query.pop("format", None)
     query.pop("table", None)
@@ -294,6 +307,8 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
         "summary": [(label, shown(summary[key], kind)) for key, label, kind in SUMMARY_ITEMS],
         "stage_header": [c[0] for c in STAGE_COLUMNS],
         "stage_table": [[shown(get(r), kind) for _, get, kind in STAGE_COLUMNS] for r in rows],
+        "stage_first_header": [c[0] for c in first],
+        "stage_first_table": [[shown(get(r), kind) for _, get, kind in first] for r in rows],
         "day_header": [c[0] for c in DAY_COLUMNS],
         "day_table": [[shown(get(d), kind) for _, get, kind in DAY_COLUMNS] for d in days],
         "rows": rows,

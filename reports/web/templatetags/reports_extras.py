@@ -6,10 +6,11 @@ from typing import Any
 
 from django import template
 
-from reports.domain.money import money_label
+from reports.domain.money import usd_label
 from reports.domain.rendering import render_markdown
 from reports.live import fragments as live
 from reports.models import StreamingJob
+from reports.streams.costs import stage_cost, stream_cost, version_cost
 
 register = template.Library()
 
@@ -41,9 +42,30 @@ def duration(seconds: float | None) -> str:
 
 
 @register.filter
-def stream_cost(stream: StreamingJob) -> str:
-    """$0.0123, "≈ $0.01" when part of it is estimated, "unknown" when none is known."""
-    return money_label(stream.cost_usd, complete=stream.cost_complete)
+def cost(stream: StreamingJob, stages: list[dict[str, Any]] | None = None) -> str:
+    """What the stream spent, by the one rule: "$0.42", "≈ $0.0031", "free (offline)",
+    "unknown". ``stages``: the template's stage dicts (else they are read)."""
+    rows = [item["obj"] for item in stages] if stages else list(stream.stages.all())
+    return stream_cost(stream, rows).label
+
+
+@register.filter
+def stage_cost_label(stage: Any) -> str:
+    """One stage's cost, by the same rule ("cost unknown" in a row of numbers)."""
+    cost = stage_cost(stage)
+    return "cost unknown" if cost.usd is None else cost.label
+
+
+@register.filter
+def version_cost_label(report: Any) -> str:
+    """What a document version's change cost, by the same rule."""
+    return version_cost(report).label
+
+
+@register.filter
+def usd(value: Any) -> str:
+    """An amount in dollars, written the one way ("$0.42", "$0.0031")."""
+    return "unknown" if value is None else usd_label(value)
 
 
 @register.filter

@@ -1,0 +1,87 @@
+"""Who may watch a stream: decided once per stream per process, and the session read
+from the cache, not per handshake from the database."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+
+from reports.live import access
+from tests.conftest import session_cookie
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture
+def owner_queries(monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """Every owner lookup this process makes (the real query, counted)."""
+    made: list[list[Any]] = []
+    read = access._read_owners
+
+    async def counted(pks: list[Any]) -> Any:
+        made.append(list(pks))
+        return await read(pks)
+
+    monkeypatch.setattr(access, "_read_owners", counted)
+    monkeypatch.setattr(access, "_owners", type(access._owners)())
+    return made
+
+
+async def test_sockets_asking_at_once_share_one_lookup(
+    make_stream: Any, user: User, other_user: User, owner_queries: list[list[Any]]
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    ids = [str(stream.pk)]
+
+    # Ten watchers of one stream reconnecting together, then one more later.
+    answers = await asyncio.gather(*(access.visible_ids(user, ids) for _ in range(10)))
+    later = await access.visible_ids(user, ids)
+
+    assert answers == [ids] * 10 and later == ids
+    assert owner_queries == [[stream.pk]]
+    # The rule is still the owner's: another user sees nothing (and costs no query).
+    assert await access.visible_ids(other_user, ids) == []
+    assert len(owner_queries) == 1
+
+
+async def test_a_stream_that_does_not_exist_is_visible_to_nobody(
+    user: User, owner_queries: list[list[Any]]
+) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert await asyncio.gather(access.visible_ids(user, [missing]),
+                                access.visible_ids(user, [missing])) == [[], []]
+    assert len(owner_queries) == 1
+    assert await access.visible_ids(user, ["not-a-uuid"]) == []
+
+
+async def test_a_handshake_reads_the_session_from_the_cache(
+    asgi_app: Any, make_stream: Any, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(user)  # a login: cached
+    read_from_db: list[str] = []
+    real = SessionStore._get_session_from_db  # type: ignore[attr-defined]
+
+    def counted(self: SessionStore) -> Any:
+        read_from_db.append(self.session_key or "")
+        return real(self)
+
+    monkeypatch.setattr(SessionStore, "_get_session_from_db", counted)
+    for _ in range(3):
+        communicator = WebsocketCommunicator(
+            asgi_app, f"/ws/streams/{stream.pk}/", headers=[ORIGIN, cookie]
+        )
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+        await communicator.disconnect()
+
+    assert read_from_db == []  # no session query per handshake
