@@ -200,9 +200,10 @@ CONTENT_SECURITY_POLICY = {
 
 # Login throttling (django-axes): 5 wrong passwords for one username from one address
 # lock that pair out for 15 minutes; the attempts are rows, shared by every process.
+# Users are Django's, read from the cache once signed in (reports/models/users.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "reports.models.users.CachedModelBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = env_float("LOGIN_COOLOFF_MINUTES", 15.0) / 60

@@ -52,6 +52,15 @@ def _fresh_provider_cache() -> Iterator[None]:
         reset_cache()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with this process's cache empty: a user row cached by an earlier
+    test (reports/models/users.py) may carry a primary key the database has reused."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def fake_provider() -> Iterator[FakeProvider]:
     """A provider that replays each stage's draft and records every call in ``history``."""

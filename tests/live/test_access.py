@@ -85,3 +85,65 @@ async def test_a_handshake_reads_the_session_from_the_cache(
         await communicator.disconnect()
 
     assert read_from_db == []  # no session query per handshake
+
+
+@pytest.fixture
+def user_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement, in any thread, that reads the user table."""
+    from django.db.backends.utils import CursorWrapper
+
+    made: list[str] = []
+    real = CursorWrapper.execute
+
+    def counted(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        if "auth_user" in sql:
+            made.append(sql)
+        return real(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", counted)
+    return made
+
+
+async def handshake(asgi_app: Any, stream_id: Any, cookie: tuple[bytes, bytes]) -> bool:
+    communicator = WebsocketCommunicator(
+        asgi_app, f"/ws/streams/{stream_id}/", headers=[ORIGIN, cookie]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    if connected:
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+    await communicator.disconnect()
+    return connected
+
+
+async def test_a_handshake_reads_the_user_from_the_cache(
+    asgi_app: Any, make_stream: Any, user: User, user_queries: list[str]
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(user)
+    user_queries.clear()
+    for _ in range(3):
+        assert await handshake(asgi_app, stream.pk, cookie)
+    assert len(user_queries) == 1  # the first handshake's; the others read the cache
+
+
+@pytest.mark.parametrize("change", ["password", "deactivated", "deleted"])
+async def test_a_changed_user_is_read_again(
+    asgi_app: Any, make_stream: Any, user: User, change: str
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(user)
+    assert await handshake(asgi_app, stream.pk, cookie)  # now cached
+
+    def make_change() -> None:
+        if change == "password":  # another process, e.g. manage.py changepassword
+            user.set_password("a new secret phrase")
+            user.save()
+        elif change == "deactivated":
+            user.is_active = False
+            user.save()
+        else:
+            user.delete()
+
+    await database_sync_to_async(make_change)()
+    # The old session no longer opens a socket, at once.
+    assert not await handshake(asgi_app, stream.pk, cookie)
