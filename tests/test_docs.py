@@ -23,6 +23,8 @@ CODE_SPAN = re.compile(r"`[^`\n]*`")
 HEADING = re.compile(r"^#{1,6} (.+)$", re.MULTILINE)
 # Notes kept outside the repository: a reader of the code cannot open them.
 OUTSIDE_NOTES = re.compile(r"\b(DESIGN|STACK|CONVENTIONS)\.md\b")
+# The README is a front page now: a section of it named in code has moved to docs/.
+README_SECTION = re.compile(r"""README(, "|'s [A-Z])""")
 SOURCE_SUFFIXES = {".py", ".js", ".ts", ".html", ".md", ".txt", ".toml", ".cfg"}
 SKIPPED_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache",
                 ".ruff_cache", ".pytest_cache"}
@@ -103,11 +105,20 @@ def source_files() -> Iterator[Path]:
             yield path
 
 
-def test_nothing_cites_notes_outside_the_repository() -> None:
-    citing = [
+def citing(pattern: re.Pattern[str], suffixes: set[str]) -> list[str]:
+    """``path:line`` of every line of a file with one of ``suffixes`` that matches."""
+    return [
         f"{path.relative_to(ROOT)}:{number}"
         for path in source_files()
+        if path.suffix in suffixes
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
-        if OUTSIDE_NOTES.search(line)
+        if pattern.search(line)
     ]
-    assert citing == []
+
+
+def test_nothing_cites_notes_outside_the_repository() -> None:
+    assert citing(OUTSIDE_NOTES, SOURCE_SUFFIXES) == []
+
+
+def test_code_cites_docs_pages_not_readme_sections() -> None:
+    assert citing(README_SECTION, SOURCE_SUFFIXES - {".md"}) == []
