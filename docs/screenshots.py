@@ -3,9 +3,9 @@
 ``make screenshots`` runs it: it starts a real server (embedded mode, offline model, its own
 SQLite file), drives Chromium (/usr/bin/chromium) through Playwright and writes
 ``docs/report-{running,finished,failed}-{desktop,phone}.png`` (and ``docs/screenshot.png``,
-the README's picture). The failure is the README's fault injection: the first report's
-summary is refused (``summary:auth``); the fault is then used up, so the second report
-finishes. Section drafts stream four times slower, so a run is caught while it runs.
+the README's picture). The failure is the fault injection of docs/failures-and-recovery.md:
+the first report's summary is refused (``summary:auth``); the fault is then used up, so the
+second report finishes. Section drafts stream four times slower, so a run is caught while it runs.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Before anything reads the body, the session cookie or the URL (README, "Security").
+    # Before anything reads the body, the session cookie or the URL (docs/security.md).
     "reports.web.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -166,7 +166,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# --- Security (README, "Security") ------------------------------------------------
+# --- Security (docs/security.md) -------------------------------------------------
 # HTTPS=true: the site is served behind TLS. The one production switch: HSTS, the
 # redirect to https and cookies sent only over it (the proxy sets X-Forwarded-Proto).
 HTTPS = env_bool("HTTPS", default=False)
@@ -400,7 +400,7 @@ LLM_PRICING: dict[str, tuple[Decimal, ...]] = {
 # Budget per stream in USD (empty: none); a job may override it.
 STREAM_BUDGET_USD = os.environ.get("STREAM_BUDGET_USD", "")
 
-# --- Limits and fair sharing (README, "Security"; 0 turns a limit off) ---------------
+# --- Limits and fair sharing (docs/security.md; 0 turns a limit off) ---------------
 # New streams one user may start per minute; over it the API answers 429.
 STREAMS_PER_USER_PER_MINUTE = int(os.environ.get("STREAMS_PER_USER_PER_MINUTE", "20"))
 # Streams of one user that run at once; more wait their turn (queue_position).
@@ -408,7 +408,7 @@ MAX_ACTIVE_STREAMS_PER_USER = int(os.environ.get("MAX_ACTIVE_STREAMS_PER_USER", 
 # Snapshot requests one socket may send per minute.
 SNAPSHOT_REQUESTS_PER_MINUTE = int(os.environ.get("SNAPSHOT_REQUESTS_PER_MINUTE", "30"))
 
-# --- Webhooks and e-mail notices (README, "Webhooks and notifications") -----------
+# --- Webhooks and e-mail notices (docs/webhooks-and-email.md) ----------------------
 # Webhook targets on private, loopback, link-local or reserved addresses are refused
 # (they would let an API client probe the site's own network) unless this is set.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", default=False)
@@ -431,7 +431,7 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Reportsite <reports@localhost>")
 
-# --- Input limits (documented in the README) -------------------------------------
+# --- Input limits (docs/security.md, "Input limits") -----------------------------
 JOB_TITLE_MAX_LENGTH = 200
 JOB_FIELD_MAX_LENGTH = 4000
 

@@ -1,5 +1,5 @@
 """The layout's rule, checked: imports run one way, from the pages down to the tables
-(README, "Architecture"), and no module imports itself back through others.
+(docs/architecture.md, "The layout"), and no module imports itself back through others.
 
 Every import counts, including those inside functions: an import moved into a
 function to dodge a cycle is still a cycle.
@@ -34,7 +34,7 @@ def layer_of(module: str) -> int:
     for rank, prefixes in enumerate(LAYERS):
         if any(module == p or module.startswith(p + ".") for p in prefixes):
             return rank
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS and the README")
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS and docs/architecture.md")
 
 
 def modules() -> Iterator[tuple[str, Path]]:

@@ -1,5 +1,5 @@
 """The live-event contract: event types, the envelope they travel in, and the groups
-that carry them (DESIGN.md, "Live updates" and the WebSocket contract)."""
+that carry them (docs/architecture.md, "Live updates"; docs/contracts.md, "Live events")."""
 
 from __future__ import annotations
 

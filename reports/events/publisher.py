@@ -13,8 +13,8 @@ Redis client: per message that costs about a quarter of the CPU, which is what l
 one worker process carry hundreds of streams (bench/results/).
 
 With the in-memory layer, sends must run on the *server's* loop, the one its
-consumers wait on (STACK.md); consumers bind it when they connect. Events of one
-stream are sent in order; different streams are sent concurrently.
+consumers wait on (docs/architecture.md, "Live updates"); consumers bind it when they
+connect. Events of one stream are sent in order; different streams are sent concurrently.
 """
 
 from __future__ import annotations

@@ -278,7 +278,7 @@ def saved_text(feed: Feed, event: dict[str, Any]) -> SavedText:
 
 
 class StreamEventsConsumer(StreamWatcherConsumer):
-    """``/ws/streams/<stream_id>/``: the JSON contract of DESIGN.md.
+    """``/ws/streams/<stream_id>/``: the JSON contract (docs/contracts.md, "Live events").
 
     A ``stage.delta`` with ``offset`` 0 replaces the stage's text; any other appends.
     """

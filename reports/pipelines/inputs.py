@@ -1,7 +1,7 @@
 """The building blocks of job inputs, and the words for their errors.
 
 Every job type's input model is built from these, so ``GET /api/pipelines/`` publishes
-each rule the server enforces (README, "Inputs"): a required text is not blank, no
+each rule the server enforces (docs/security.md, "Input limits"): a required text is not blank, no
 text holds a control character (PostgreSQL cannot store NUL), lengths are bounds.
 A client that builds its input from the published schema is never refused.
 """

@@ -1,8 +1,9 @@
 """Server-sent events from raw bytes, for the lean streaming path.
 
 The SDKs build a pydantic object per chunk (about ten times the CPU of the JSON
-parse itself, STACK.md); the lean path reads the HTTP body's bytes, splits events here
-and parses each ``data`` with orjson into plain dicts.
+parse itself: docs/benchmarks.md, "The lean streaming path"); the lean path reads the
+HTTP body's bytes, splits events here and parses each ``data`` with orjson into plain
+dicts.
 """
 
 from __future__ import annotations

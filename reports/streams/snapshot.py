@@ -1,4 +1,4 @@
-"""The stream snapshot of the API/WebSocket contract (DESIGN.md, "Contracts"): one model
+"""The stream snapshot of the API/WebSocket contract (docs/contracts.md, "The snapshot"): one model
 set that both builds the payload and is the API's response schema.
 
 Built from rows already loaded, without queries; ``reports.streams.selectors`` loads

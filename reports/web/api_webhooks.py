@@ -1,5 +1,5 @@
 """The API's webhooks: register, list and delete the URLs that hear of stream endings
-(README, "Webhooks and notifications")."""
+(docs/webhooks-and-email.md)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ BLANK_CHOICE = ("", "---------")
 
 
 class SignupForm(UserCreationForm):
-    """Sign-up that never tells whether a username exists (README, "Security").
+    """Sign-up that never tells whether a username exists (docs/security.md).
 
     A taken username passes validation like a free one; ``taken`` says which it was,
     and the view answers both the same way, creating an account only for a free one.

@@ -1,5 +1,6 @@
 // Types of streaming-report.js: the JavaScript client of the streaming API.
-// The contract: DESIGN.md, "JavaScript client"; the wire formats: "Contracts".
+// The contract: docs/contracts.md, "The JavaScript client"; the wire formats: "The snapshot"
+// and "Live events" there; how to use it: docs/javascript-client.md.
 
 /** A stream's status; `"idle"` until the client has a stream. */
 export type StreamStatus = "idle" | "pending" | "running" | "completed" | "failed" | "cancelled";

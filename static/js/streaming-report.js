@@ -1,5 +1,5 @@
 // A dependency-free client for streaming reports: start one, follow it live, act on it.
-// Types: streaming-report.d.ts next to this file. README, "JavaScript client".
+// Types: streaming-report.d.ts next to this file. Docs: docs/javascript-client.md.
 //
 // Live updates come over the WebSocket JSON contract (/ws/streams/<id>/): a snapshot
 // first on every (re)connect, then events in `seq` order. A dropped socket reconnects

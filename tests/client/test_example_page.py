@@ -1,4 +1,4 @@
-"""The example page of the JavaScript client, and the README that shows it."""
+"""The example page of the JavaScript client, and the docs page that shows it."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ def test_the_example_page_loads_its_script_as_a_module(client: Client, user: Use
     assert "<script>" not in html  # the CSP refuses inline scripts
 
 
-def test_the_readme_shows_the_whole_example_and_it_is_short() -> None:
+def test_the_docs_show_the_whole_example_and_it_is_short() -> None:
     example = EXAMPLE.read_text()
     assert len(example.splitlines()) < 60
-    assert example.strip() in (ROOT / "README.md").read_text()
+    assert example.strip() in (ROOT / "docs/javascript-client.md").read_text()
 
 
 def test_the_types_name_every_part_of_the_contract() -> None:
