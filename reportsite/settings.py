@@ -138,7 +138,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Only needed for `collectstatic`; WhiteNoise serves files from the apps directly.
 STATIC_ROOT = env("STATIC_ROOT")
 WHITENOISE_USE_FINDERS = True
 
@@ -151,8 +150,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Security (README, "Security") ------------------------------------------------
-# HTTPS=true: the one production switch: HSTS, the redirect to https and cookies sent
-# only over it (the proxy sets X-Forwarded-Proto).
+# HTTPS=true is the one production switch.
 HTTPS = env("HTTPS")
 SESSION_COOKIE_SECURE = HTTPS or env("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -182,8 +180,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Login throttling (django-axes): 5 wrong passwords for one username from one address
-# lock that pair out for 15 minutes; the attempts are rows, shared by every process.
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address lock that pair out; the attempts are rows, shared by every process.
 # Users are Django's, read from the cache once signed in (reports/models/users.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -198,7 +196,6 @@ AXES_VERBOSE = False
 
 # --- Live updates and runners ---------------------------------------------------------
 REDIS_URL = env("REDIS_URL")
-# Sites (or test runs) sharing one Redis keep apart by prefix.
 CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX")
 
 # The cache holds per-user counters (rate limits) and sessions: shared through Redis
@@ -279,12 +276,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A killed worker's streams are recovered by the sweeper (beat), never by requeueing:
 # reject_on_worker_lost can requeue a poison task forever (it only matters for prefork).
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
-# The queue name (one per site or test run sharing a Redis).
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE")
 # Streams are I/O-bound and last minutes: many per process. The Procfile runs
-# `--pool gevent` (cheapest per stream, bench/results/); gevent must be named on the
-# command line (Celery monkey-patches before anything is imported), so the fallback
-# for a worker started without --pool is threads, which needs no patching.
+# `--pool gevent` (cheapest per stream, bench/results/).
 CELERY_WORKER_POOL = env("CELERY_WORKER_POOL")
 CELERY_WORKER_CONCURRENCY = env("CELERY_WORKER_CONCURRENCY")
 # The lease, not the broker, decides who runs a stream. An unacked task is handed out
@@ -366,8 +360,6 @@ MAX_ACTIVE_STREAMS_PER_USER = env("MAX_ACTIVE_STREAMS_PER_USER")
 SNAPSHOT_REQUESTS_PER_MINUTE = env("SNAPSHOT_REQUESTS_PER_MINUTE")
 
 # --- Webhooks and e-mail notices (README, "Webhooks and notifications") -----------
-# Webhook targets on private addresses are refused (they would let an API client probe
-# the site's own network) unless WEBHOOK_ALLOW_PRIVATE is set.
 WEBHOOK_ALLOW_PRIVATE = env("WEBHOOK_ALLOW_PRIVATE")
 WEBHOOK_MAX_ATTEMPTS = env("WEBHOOK_MAX_ATTEMPTS")
 WEBHOOK_BACKOFF_BASE_SECONDS = env("WEBHOOK_BACKOFF_BASE_SECONDS")
@@ -383,10 +375,6 @@ EMAIL_USE_TLS = env("EMAIL_USE_TLS")
 EMAIL_USE_SSL = env("EMAIL_USE_SSL")
 EMAIL_TIMEOUT = env("EMAIL_TIMEOUT")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL")
-
-# --- Input limits (documented in the README) -------------------------------------
-JOB_TITLE_MAX_LENGTH = 200
-JOB_FIELD_MAX_LENGTH = 4000
 
 LOGGING = {
     "version": 1,
