@@ -42,7 +42,7 @@ def check_llm_provider(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         ]
     return [
-        Error(problem, hint="See the README's Configuration section.", id="reports.E002")
+        Error(problem, hint="See docs/configuration.md.", id="reports.E002")
         for problem in provider.configuration_errors()
     ]
 
