@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean
+.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -92,3 +92,9 @@ clean:
 # docs/report-*.png: a report running, finished and failed, at 1280x900 and 390x844.
 screenshots: install-test browser-deps
 	$(PY) docs/screenshots.py
+
+# docs/configuration.md from the declarations in reportsite/variables.py (a test
+# fails when the page is out of date).
+docs-config: install
+	$(PY) -m reportsite.configuration_doc > docs/configuration.md.tmp
+	mv docs/configuration.md.tmp docs/configuration.md

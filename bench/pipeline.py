@@ -8,16 +8,15 @@ web process does not need it (snapshots fall back gracefully for unknown types).
 
 from __future__ import annotations
 
-import os
-
 from reports.client_report.pipeline import PIPELINE as REPORT
 from reports.pipelines.base import Pipeline, StageContext, StageSpec
 from reports.pipelines.registry import register as register_pipeline
+from reportsite.environment import env
 
 BENCH_TYPE = "bench"
 # bench/everything.py makes them longer (the web process and the runner read the same).
-DRAFT_TOKENS = int(os.environ.get("BENCH_DRAFT_TOKENS", "250"))
-POLISH_TOKENS = int(os.environ.get("BENCH_POLISH_TOKENS", "150"))
+DRAFT_TOKENS = env("BENCH_DRAFT_TOKENS")
+POLISH_TOKENS = env("BENCH_POLISH_TOKENS")
 
 
 def _words(count: int, word: str) -> str:

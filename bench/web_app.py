@@ -23,13 +23,14 @@ django.setup()
 from bench.pipeline import register  # noqa: E402  (needs the app registry)
 from reports.runtime.runners.base import get_runner  # noqa: E402
 from reportsite.asgi import application as site  # noqa: E402
+from reportsite.environment import env  # noqa: E402
 
 register()
 
 # ``kill -USR1 <pid>`` writes every thread's stack to the log (where is it stuck?).
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-if os.environ.get("BENCH_PROFILE"):  # where this process leaves its cProfile stats
+if env("BENCH_PROFILE"):  # where this process leaves its cProfile stats
     import atexit
     import cProfile
 
@@ -38,7 +39,7 @@ if os.environ.get("BENCH_PROFILE"):  # where this process leaves its cProfile st
 
     def _dump() -> None:
         _profiler.disable()
-        _profiler.dump_stats(f"{os.environ['BENCH_PROFILE']}.{os.getpid()}")
+        _profiler.dump_stats(f"{env('BENCH_PROFILE')}.{os.getpid()}")
 
     atexit.register(_dump)
 

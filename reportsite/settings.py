@@ -11,36 +11,22 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
-import dj_database_url
 import django_stubs_ext
+
+from reportsite.environment import env
 
 # Lets admin and form classes be subscripted for mypy (ModelAdmin[Model]).
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_bool(name: str, default: bool = False) -> bool:
-    """Read a boolean environment variable ("1", "true", "yes", "on" are true)."""
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
-
-
-DEBUG = env_bool("DEBUG", default=False)
-# Without SECRET_KEY a development key is used; set one in production.
-SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-insecure-key-set-SECRET_KEY-in-production"
-ALLOWED_HOSTS = [
-    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h
-]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+# Every environment variable is declared once, with its type, default and meaning, in
+# reportsite/variables.py (docs/configuration.md is made from it); `env` reads them.
+DEBUG = env("DEBUG")
+# Unset or empty: a development key (set one in production).
+SECRET_KEY = env("SECRET_KEY") or "dev-insecure-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = [origin for origin in env("CSRF_TRUSTED_ORIGINS") if origin]
 
 INSTALLED_APPS = [
     "daphne",
@@ -103,9 +89,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
-    )
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Runner threads write while the web thread reads: WAL and a busy timeout keep
@@ -120,7 +104,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Browser and subprocess tests need a file-backed test database.
     DATABASES["default"]["TEST"] = {
         # One file per test run, so parallel runs never share a database.
-        "NAME": os.environ.get("TEST_SQLITE_NAME", f"/tmp/reportsite-test-{os.getpid()}.sqlite3")
+        "NAME": env("TEST_SQLITE_NAME", default=f"/tmp/reportsite-test-{os.getpid()}.sqlite3")
     }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -129,8 +113,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # of them (PostgreSQL allows 100 by default across every process).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
-        "timeout": env_float("DB_POOL_TIMEOUT_SECONDS", 30.0),
+        "max_size": env("DB_POOL_MAX_SIZE"),
+        "timeout": env("DB_POOL_TIMEOUT_SECONDS"),
     }
     # One test database per test run, so runs sharing a server never meet.
     DATABASES["default"]["TEST"] = {"NAME": f"test_reportsite_{os.getpid()}"}
@@ -154,8 +138,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Only needed for `collectstatic`; WhiteNoise serves files from the apps directly.
-STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+STATIC_ROOT = env("STATIC_ROOT")
 WHITENOISE_USE_FINDERS = True
 
 # Request bodies: generous for long briefs, small enough to refuse abuse.
@@ -166,15 +149,14 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# --- Security (docs/security.md) -------------------------------------------------
-# HTTPS=true: the site is served behind TLS. The one production switch: HSTS, the
-# redirect to https and cookies sent only over it (the proxy sets X-Forwarded-Proto).
-HTTPS = env_bool("HTTPS", default=False)
-SESSION_COOKIE_SECURE = HTTPS or env_bool("SECURE_COOKIES", default=False)
+# --- Security (docs/security.md) ------------------------------------------------
+# HTTPS=true is the one production switch.
+HTTPS = env("HTTPS")
+SESSION_COOKIE_SECURE = HTTPS or env("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
-SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_SECONDS = env("HSTS_SECONDS") if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 # The health check answers load balancers over plain HTTP.
@@ -198,22 +180,23 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Login throttling (django-axes): 5 wrong passwords for one username from one address
-# lock that pair out for 15 minutes; the attempts are rows, shared by every process.
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address lock that pair out; the attempts are rows, shared by every process.
 # Users are Django's, read from the cache once signed in (reports/models/users.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "reports.models.users.CachedModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = env_float("LOGIN_COOLOFF_MINUTES", 15.0) / 60
+AXES_FAILURE_LIMIT = env("LOGIN_FAILURE_LIMIT")
+AXES_COOLOFF_TIME = env("LOGIN_COOLOFF_MINUTES") / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
 # --- Live updates and runners ---------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env("REDIS_URL")
+CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX")
 
 # The cache holds per-user counters (rate limits) and sessions: shared through Redis
 # when there is one, per process otherwise (the embedded default is one process).
@@ -221,7 +204,7 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+        "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
     }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
@@ -246,9 +229,7 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "socket_timeout": 30,
-                        "max_connections": int(
-                            os.environ.get("CHANNEL_LAYER_MAX_CONNECTIONS", "1000")
-                        ),
+                        "max_connections": env("CHANNEL_LAYER_MAX_CONNECTIONS"),
                     }
                 ],
                 # Deltas are coalesced (~10 messages/s per running stage), so 1,000
@@ -256,8 +237,7 @@ if REDIS_URL:
                 # repaired with a snapshot anyway.
                 "capacity": 1000,
                 "expiry": 60,
-                # Sites (or test runs) sharing one Redis keep apart by prefix.
-                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+                "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
     }
@@ -269,32 +249,20 @@ else:
         }
     }
 
-# "embedded": a thread pool in the web process; "celery": Celery workers.
-STREAM_RUNNER = os.environ.get("STREAM_RUNNER", "celery" if REDIS_URL else "embedded")
-# Threads of the embedded runner's pool (streams running at once per web process).
-EMBEDDED_RUNNER_THREADS = int(os.environ.get("EMBEDDED_RUNNER_THREADS", "16"))
-# A runner renews its lease every LEASE_HEARTBEAT_SECONDS; a lease not renewed for
-# LEASE_TTL_SECONDS is expired and the stream is recovered by the sweeper.
-LEASE_TTL_SECONDS = env_float("LEASE_TTL_SECONDS", 15.0)
-LEASE_HEARTBEAT_SECONDS = env_float("LEASE_HEARTBEAT_SECONDS", 1.0)
-SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 5.0)
-# A socket that has heard nothing of an active stream for this long checks the database
-# (so a final event the channel layer dropped still reaches the page).
-LIVE_IDLE_CHECK_SECONDS = env_float("LIVE_IDLE_CHECK_SECONDS", 5.0)
-# How long a process reuses the stage-duration history behind time-remaining estimates.
-ETA_HISTORY_CACHE_SECONDS = env_float("ETA_HISTORY_CACHE_SECONDS", 30.0)
-# How often token deltas are published and partial text checkpointed.
-DELTA_COALESCE_SECONDS = env_float("DELTA_COALESCE_SECONDS", 0.1)
-# A model's connection is read at most once per this many seconds: deltas go out once
-# per DELTA_COALESCE_SECONDS anyway, and between reads the kernel keeps the bytes, so
-# one read takes several tokens. 0 reads as soon as anything arrives.
-LLM_READ_INTERVAL_SECONDS = env_float("LLM_READ_INTERVAL_SECONDS", DELTA_COALESCE_SECONDS / 2)
-CHECKPOINT_SECONDS = env_float("CHECKPOINT_SECONDS", 1.0)
-# Server-Sent Events: the last events kept per stream for clients that reconnect with
-# Last-Event-ID (in memory, or a Redis stream with REDIS_URL), and how often an idle
-# connection gets a keep-alive comment.
-EVENT_LOG_MAXLEN = int(os.environ.get("EVENT_LOG_MAXLEN", "1000"))
-SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
+STREAM_RUNNER = env("STREAM_RUNNER", default="celery" if REDIS_URL else "embedded")
+EMBEDDED_RUNNER_THREADS = env("EMBEDDED_RUNNER_THREADS")
+LEASE_TTL_SECONDS = env("LEASE_TTL_SECONDS")
+LEASE_HEARTBEAT_SECONDS = env("LEASE_HEARTBEAT_SECONDS")
+SWEEP_INTERVAL_SECONDS = env("SWEEP_INTERVAL_SECONDS")
+LIVE_IDLE_CHECK_SECONDS = env("LIVE_IDLE_CHECK_SECONDS")
+ETA_HISTORY_CACHE_SECONDS = env("ETA_HISTORY_CACHE_SECONDS")
+DELTA_COALESCE_SECONDS = env("DELTA_COALESCE_SECONDS")
+# Between reads the kernel keeps the bytes, so one read takes several tokens.
+LLM_READ_INTERVAL_SECONDS = env("LLM_READ_INTERVAL_SECONDS", default=DELTA_COALESCE_SECONDS / 2)
+CHECKPOINT_SECONDS = env("CHECKPOINT_SECONDS")
+# Server-Sent Events (Last-Event-ID replay and keep-alives).
+EVENT_LOG_MAXLEN = env("EVENT_LOG_MAXLEN")
+SSE_HEARTBEAT_SECONDS = env("SSE_HEARTBEAT_SECONDS")
 
 # --- Celery (distributed mode) -------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -308,14 +276,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A killed worker's streams are recovered by the sweeper (beat), never by requeueing:
 # reject_on_worker_lost can requeue a poison task forever (it only matters for prefork).
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
-# The queue name (one per site or test run sharing a Redis).
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE")
 # Streams are I/O-bound and last minutes: many per process. The Procfile runs
-# `--pool gevent` (cheapest per stream, bench/results/); gevent must be named on the
-# command line (Celery monkey-patches before anything is imported), so the fallback
-# for a worker started without --pool is threads, which needs no patching.
-CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
-CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", "200"))
+# `--pool gevent` (cheapest per stream, bench/results/).
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL")
+CELERY_WORKER_CONCURRENCY = env("CELERY_WORKER_CONCURRENCY")
 # The lease, not the broker, decides who runs a stream. An unacked task is handed out
 # again after visibility_timeout; the second copy finds the lease live (or the stream
 # finished) and returns at once, so redelivery is harmless, and it is never needed
@@ -323,7 +288,7 @@ CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_WORKER_CONCURRENCY", "200
 # LEASE_TTL_SECONDS. So the timeout is long (1 h, longer than a normal stream), to
 # keep redeliveries rare, not short to make recovery fast.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+    "visibility_timeout": env("CELERY_VISIBILITY_TIMEOUT")
 }
 # A lost broker connection must not cancel running streams: they own their leases.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
@@ -342,43 +307,33 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Language models -------------------------------------------------------------
-LLM_PROVIDER = os.environ.get("LLM_PROVIDER", "offline")
-LLM_MODEL = os.environ.get("LLM_MODEL", "")
-OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
-OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
-ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
-ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "")
-# Offline provider: tokens per second it streams at (a whole report in ~10-20 s).
-OFFLINE_TOKENS_PER_SECOND = env_float("OFFLINE_TOKENS_PER_SECOND", 90.0)
-# Fault injection for demos, e.g. "outline:429:2,section_drafts:cut:1,summary:slow:5".
-OFFLINE_FAULTS = os.environ.get("OFFLINE_FAULTS", "")
-# Retry policy for transient provider errors (429, 5xx, timeouts, cut streams).
-LLM_MAX_ATTEMPTS = int(os.environ.get("LLM_MAX_ATTEMPTS", "4"))
-LLM_BACKOFF_BASE_SECONDS = env_float("LLM_BACKOFF_BASE_SECONDS", 1.0)
-LLM_BACKOFF_MAX_SECONDS = env_float("LLM_BACKOFF_MAX_SECONDS", 30.0)
-# How many times a stage whose output fails validation is re-asked.
-LLM_INVALID_OUTPUT_REASKS = int(os.environ.get("LLM_INVALID_OUTPUT_REASKS", "1"))
-LLM_CONNECT_TIMEOUT_SECONDS = env_float("LLM_CONNECT_TIMEOUT_SECONDS", 10.0)
-LLM_FIRST_TOKEN_TIMEOUT_SECONDS = env_float("LLM_FIRST_TOKEN_TIMEOUT_SECONDS", 60.0)
-LLM_IDLE_TIMEOUT_SECONDS = env_float("LLM_IDLE_TIMEOUT_SECONDS", 30.0)
-LLM_TOTAL_TIMEOUT_SECONDS = env_float("LLM_TOTAL_TIMEOUT_SECONDS", 600.0)
-# Per-stage model overrides: "report:outline=gpt-4o-mini,starmap:risks=gpt-4o".
-LLM_STAGE_MODELS = os.environ.get("LLM_STAGE_MODELS", "")
-# Structured output: JSON stages send their schema (OpenAI response_format json_schema,
-# Anthropic a forced tool). Off, or for the models listed in LLM_STRUCTURED_OUTPUT_OFF
-# (comma-separated; a family name covers its versions), they fall back to instructions,
-# validation and re-ask. A model that refuses the schema at run time falls back by itself.
-OPENAI_STRUCTURED_OUTPUT = env_bool("OPENAI_STRUCTURED_OUTPUT", default=True)
-ANTHROPIC_STRUCTURED_OUTPUT = env_bool("ANTHROPIC_STRUCTURED_OUTPUT", default=True)
-LLM_STRUCTURED_OUTPUT_OFF = os.environ.get("LLM_STRUCTURED_OUTPUT_OFF", "")
-# Prompt caching: prompts put their stable part first (system, brief, earlier outputs);
-# OpenAI requests carry prompt_cache_key (the stream's id), Anthropic requests mark the
-# stable prefix with cache_control breakpoints. Turn either off here.
-OPENAI_PROMPT_CACHE_KEY = env_bool("OPENAI_PROMPT_CACHE_KEY", default=True)
-ANTHROPIC_PROMPT_CACHING = env_bool("ANTHROPIC_PROMPT_CACHING", default=True)
-# How model streams are read: "lean" (the raw body's server-sent events parsed with
-# orjson into plain dicts) or "sdk" (the SDKs' streams, a pydantic object per chunk).
-LLM_STREAM_PARSER = os.environ.get("LLM_STREAM_PARSER", "lean")
+LLM_PROVIDER = env("LLM_PROVIDER")
+LLM_MODEL = env("LLM_MODEL")
+OPENAI_API_KEY = env("OPENAI_API_KEY")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL")
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL")
+OFFLINE_TOKENS_PER_SECOND = env("OFFLINE_TOKENS_PER_SECOND")
+OFFLINE_FAULTS = env("OFFLINE_FAULTS")
+# Retry policy for transient provider errors, and time limits of one model call.
+LLM_MAX_ATTEMPTS = env("LLM_MAX_ATTEMPTS")
+LLM_BACKOFF_BASE_SECONDS = env("LLM_BACKOFF_BASE_SECONDS")
+LLM_BACKOFF_MAX_SECONDS = env("LLM_BACKOFF_MAX_SECONDS")
+LLM_INVALID_OUTPUT_REASKS = env("LLM_INVALID_OUTPUT_REASKS")
+LLM_CONNECT_TIMEOUT_SECONDS = env("LLM_CONNECT_TIMEOUT_SECONDS")
+LLM_FIRST_TOKEN_TIMEOUT_SECONDS = env("LLM_FIRST_TOKEN_TIMEOUT_SECONDS")
+LLM_IDLE_TIMEOUT_SECONDS = env("LLM_IDLE_TIMEOUT_SECONDS")
+LLM_TOTAL_TIMEOUT_SECONDS = env("LLM_TOTAL_TIMEOUT_SECONDS")
+LLM_STAGE_MODELS = env("LLM_STAGE_MODELS")
+# Structured output: a model that refuses the schema at run time falls back by itself
+# to instructions, validation and re-ask.
+OPENAI_STRUCTURED_OUTPUT = env("OPENAI_STRUCTURED_OUTPUT")
+ANTHROPIC_STRUCTURED_OUTPUT = env("ANTHROPIC_STRUCTURED_OUTPUT")
+LLM_STRUCTURED_OUTPUT_OFF = env("LLM_STRUCTURED_OUTPUT_OFF")
+# Prompt caching: prompts put their stable part first (system, brief, earlier outputs).
+OPENAI_PROMPT_CACHE_KEY = env("OPENAI_PROMPT_CACHE_KEY")
+ANTHROPIC_PROMPT_CACHING = env("ANTHROPIC_PROMPT_CACHING")
+LLM_STREAM_PARSER = env("LLM_STREAM_PARSER")
 
 # USD per million tokens: (input, output) or (input, output, cached input, cache write).
 # Cached input tokens are priced at the cached rate and tokens written to a prompt
@@ -397,50 +352,36 @@ LLM_PRICING: dict[str, tuple[Decimal, ...]] = {
     "claude-haiku-4-5": (Decimal("1.00"), Decimal("5.00"), Decimal("0.10"), Decimal("1.25")),
     "claude-opus-4-1": (Decimal("15.00"), Decimal("75.00"), Decimal("1.50"), Decimal("18.75")),
 }
-# Budget per stream in USD (empty: none); a job may override it.
-STREAM_BUDGET_USD = os.environ.get("STREAM_BUDGET_USD", "")
+STREAM_BUDGET_USD = env("STREAM_BUDGET_USD")
 
 # --- Limits and fair sharing (docs/security.md; 0 turns a limit off) ---------------
-# New streams one user may start per minute; over it the API answers 429.
-STREAMS_PER_USER_PER_MINUTE = int(os.environ.get("STREAMS_PER_USER_PER_MINUTE", "20"))
-# Streams of one user that run at once; more wait their turn (queue_position).
-MAX_ACTIVE_STREAMS_PER_USER = int(os.environ.get("MAX_ACTIVE_STREAMS_PER_USER", "3"))
-# Snapshot requests one socket may send per minute.
-SNAPSHOT_REQUESTS_PER_MINUTE = int(os.environ.get("SNAPSHOT_REQUESTS_PER_MINUTE", "30"))
+STREAMS_PER_USER_PER_MINUTE = env("STREAMS_PER_USER_PER_MINUTE")
+MAX_ACTIVE_STREAMS_PER_USER = env("MAX_ACTIVE_STREAMS_PER_USER")
+SNAPSHOT_REQUESTS_PER_MINUTE = env("SNAPSHOT_REQUESTS_PER_MINUTE")
 
-# --- Webhooks and e-mail notices (docs/webhooks-and-email.md) ----------------------
-# Webhook targets on private, loopback, link-local or reserved addresses are refused
-# (they would let an API client probe the site's own network) unless this is set.
-WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", default=False)
-# A delivery that is not answered 2xx is tried again after 10 s, 20 s, 40 s ... (doubling,
-# at most WEBHOOK_BACKOFF_MAX_SECONDS apart), WEBHOOK_MAX_ATTEMPTS times in all.
-WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
-WEBHOOK_BACKOFF_BASE_SECONDS = env_float("WEBHOOK_BACKOFF_BASE_SECONDS", 10.0)
-WEBHOOK_BACKOFF_MAX_SECONDS = env_float("WEBHOOK_BACKOFF_MAX_SECONDS", 3600.0)
-WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
-# Links in e-mails point here (the site as its users reach it).
-SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
-# Django's e-mail settings from the environment; the console backend prints mail.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
-EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
-EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Reportsite <reports@localhost>")
-
-# --- Input limits (docs/security.md, "Input limits") -----------------------------
-JOB_TITLE_MAX_LENGTH = 200
-JOB_FIELD_MAX_LENGTH = 4000
+# --- Webhooks and e-mail notices (docs/webhooks-and-email.md) -----------
+WEBHOOK_ALLOW_PRIVATE = env("WEBHOOK_ALLOW_PRIVATE")
+WEBHOOK_MAX_ATTEMPTS = env("WEBHOOK_MAX_ATTEMPTS")
+WEBHOOK_BACKOFF_BASE_SECONDS = env("WEBHOOK_BACKOFF_BASE_SECONDS")
+WEBHOOK_BACKOFF_MAX_SECONDS = env("WEBHOOK_BACKOFF_MAX_SECONDS")
+WEBHOOK_TIMEOUT_SECONDS = env("WEBHOOK_TIMEOUT_SECONDS")
+SITE_URL = env("SITE_URL").rstrip("/")
+EMAIL_BACKEND = env("EMAIL_BACKEND")
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_PORT = env("EMAIL_PORT")
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env("EMAIL_TIMEOUT")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL")},
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},  # what openai 3.x and anthropic 2.x use

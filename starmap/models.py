@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from reports.domain.limits import JOB_FIELD_MAX_LENGTH
 from reports.models import BaseJob
 
-LIMIT = settings.JOB_FIELD_MAX_LENGTH
+LIMIT = JOB_FIELD_MAX_LENGTH
 ORGANISATION_MAX = 200
 INDUSTRY_MAX = 120
 ROLES_MAX = 2000

@@ -12,10 +12,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
-from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
+from reports.domain.limits import JOB_FIELD_MAX_LENGTH, JOB_TITLE_MAX_LENGTH
 from reports.pipelines.base import Pipeline, StageSpec
 from reports.pipelines.inputs import optional_text, required_text
 from reports.pipelines.registry import register as register_pipeline
@@ -33,7 +33,7 @@ from starmap.models import (
 )
 from starmap.outputs import Objectives
 
-LIMIT = settings.JOB_FIELD_MAX_LENGTH
+LIMIT = JOB_FIELD_MAX_LENGTH
 # "$50,000", "50 000 €", "EUR 12000.50": people type amounts in many ways. A currency
 # (code or sign) may come before or after; thousands may be grouped by one separator.
 _CODE = r"(?:USD|EUR|GBP|CHF|CAD|AUD)"
@@ -65,7 +65,7 @@ class StarmapInput(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    title: Annotated[str, required_text(settings.JOB_TITLE_MAX_LENGTH)]
+    title: Annotated[str, required_text(JOB_TITLE_MAX_LENGTH)]
     organisation: Annotated[str, required_text(ORGANISATION_MAX)]
     industry: Annotated[str, required_text(INDUSTRY_MAX)]
     size: OrganisationSize

@@ -1,10 +1,11 @@
 """Every setting the core reads, parsed once into one typed object.
 
-``reportsite/settings.py`` reads the environment; this turns those raw values into
-what the code uses (``config().stage_models``, ``config().stream_budget_usd`` ...).
-The system checks read the same object, so a value the check accepts is the value
-the engine and the estimates use. The object is rebuilt when a test changes a
-setting (Django's ``setting_changed`` signal).
+``reportsite/settings.py`` reads the environment (each variable declared once, with
+its meaning, in ``reportsite/variables.py``); this turns those values into what the
+code uses (``config().stage_models``, ``config().stream_budget_usd`` ...). The core
+reads settings only through it. The system checks read the same object, so a value
+the check accepts is the value the engine and the estimates use. The object is
+rebuilt when a test changes a setting (Django's ``setting_changed`` signal).
 """
 
 from __future__ import annotations
@@ -75,25 +76,29 @@ def parse_budget(raw: Any) -> Decimal | None:
 @dataclass(frozen=True)
 class Config:
     """The core's settings, typed. ``problems`` lists values that could not be parsed
-    (the system checks report them; the code then runs with the default)."""
+    (the system checks report them; the code then runs with the default). What each
+    one means: its variable in ``reportsite/variables.py``."""
 
     # Models and providers
     llm_provider: str
     llm_model: str
+    # Keys never appear in a repr (logs, tracebacks).
+    openai_api_key: str = field(repr=False)
+    openai_base_url: str
+    anthropic_api_key: str = field(repr=False)
+    anthropic_base_url: str
     stage_models: Mapping[str, str]
     # (input, output) or (input, output, cached input, cache write), USD per million.
     pricing: Mapping[str, tuple[Decimal, ...]]
     offline_tokens_per_second: float
     offline_faults: str
-    # Structured output (JSON stages send their schema) and prompt caching
+    # Structured output and prompt caching
     openai_structured_output: bool
     anthropic_structured_output: bool
     structured_output_off_models: frozenset[str]
     openai_prompt_cache_key: bool
-    # Parse the providers' SSE ourselves (orjson, plain dicts) instead of the SDKs'
-    # pydantic object per chunk.
+    # LLM_STREAM_PARSER=lean
     lean_streaming: bool
-    # Read a model's connection at most once per this many seconds (0: at once).
     read_interval_seconds: float
     anthropic_prompt_caching: bool
     # Retries and time limits
@@ -132,6 +137,8 @@ class Config:
     webhook_backoff_max_seconds: float
     webhook_timeout_seconds: float
     site_url: str
+    # Request bodies over this are refused before a view runs (None: no limit).
+    upload_max_bytes: int | None
     problems: tuple[tuple[str, str], ...] = field(default=())
 
     def model_for(self, job_type: str, stage_key: str, stage_model: str = "") -> str:
@@ -171,6 +178,10 @@ def _build() -> Config:
     return Config(
         llm_provider=settings.LLM_PROVIDER,
         llm_model=settings.LLM_MODEL.strip(),
+        openai_api_key=str(settings.OPENAI_API_KEY).strip(),
+        openai_base_url=str(settings.OPENAI_BASE_URL).strip(),
+        anthropic_api_key=str(settings.ANTHROPIC_API_KEY).strip(),
+        anthropic_base_url=str(settings.ANTHROPIC_BASE_URL).strip(),
         stage_models=MappingProxyType(stage_models),
         pricing=MappingProxyType(pricing),
         offline_tokens_per_second=float(settings.OFFLINE_TOKENS_PER_SECOND),
@@ -214,6 +225,7 @@ def _build() -> Config:
         webhook_backoff_max_seconds=max(0.0, float(settings.WEBHOOK_BACKOFF_MAX_SECONDS)),
         webhook_timeout_seconds=max(0.1, float(settings.WEBHOOK_TIMEOUT_SECONDS)),
         site_url=str(settings.SITE_URL).rstrip("/"),
+        upload_max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
         problems=tuple(problems),
     )
 

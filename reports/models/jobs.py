@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from reports.domain.limits import JOB_FIELD_MAX_LENGTH, JOB_TITLE_MAX_LENGTH
 from reports.models.streams import StreamingJob, StreamingJobQuerySet
 
 
@@ -19,7 +20,7 @@ class BaseJob(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="%(class)ss"
     )
-    title = models.CharField(max_length=settings.JOB_TITLE_MAX_LENGTH)
+    title = models.CharField(max_length=JOB_TITLE_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -54,10 +55,10 @@ class ReportJob(BaseJob):
     """A client report: the generic job type of the core."""
 
     client = models.CharField("client / organisation", max_length=200)
-    objective = models.TextField(max_length=settings.JOB_FIELD_MAX_LENGTH)
+    objective = models.TextField(max_length=JOB_FIELD_MAX_LENGTH)
     audience = models.CharField(max_length=300, blank=True)
-    context_notes = models.TextField(max_length=settings.JOB_FIELD_MAX_LENGTH, blank=True)
-    constraints = models.TextField(max_length=settings.JOB_FIELD_MAX_LENGTH, blank=True)
+    context_notes = models.TextField(max_length=JOB_FIELD_MAX_LENGTH, blank=True)
+    constraints = models.TextField(max_length=JOB_FIELD_MAX_LENGTH, blank=True)
 
     job_type = "report"
     input_fields = ("client", "objective", "audience", "context_notes", "constraints")

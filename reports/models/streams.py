@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reports.domain.events import stream_group
+from reports.domain.limits import JOB_TITLE_MAX_LENGTH
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -98,7 +99,7 @@ class StreamingJob(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="streams"
     )
-    title = models.CharField(max_length=settings.JOB_TITLE_MAX_LENGTH, blank=True)
+    title = models.CharField(max_length=JOB_TITLE_MAX_LENGTH, blank=True)
     input_data = models.JSONField(default=dict)
     status = models.CharField(
         max_length=16, choices=StreamStatus.choices, default=StreamStatus.PENDING, db_index=True

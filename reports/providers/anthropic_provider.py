@@ -231,8 +231,8 @@ class AnthropicProvider(SDKProvider):
 
     name = "anthropic"
     default_model = "claude-sonnet-4-5"
-    key_setting = "ANTHROPIC_API_KEY"
-    url_setting = "ANTHROPIC_BASE_URL"
+    key_field = "anthropic_api_key"
+    url_field = "anthropic_base_url"
     default_base_url = "https://api.anthropic.com"
     _client: anthropic.Anthropic | None = None
 

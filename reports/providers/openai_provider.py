@@ -225,8 +225,8 @@ class OpenAIProvider(SDKProvider):
 
     name = "openai"
     default_model = "gpt-4o-mini"
-    key_setting = "OPENAI_API_KEY"
-    url_setting = "OPENAI_BASE_URL"
+    key_field = "openai_api_key"
+    url_field = "openai_base_url"
     default_base_url = "https://api.openai.com/v1"
     _client: openai.OpenAI | None = None
 

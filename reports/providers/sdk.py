@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import httpx2
-from django.conf import settings
 
 from reports.domain.config import config
 from reports.providers.base import (
@@ -87,8 +86,9 @@ def http_client(timeouts: Timeouts) -> httpx2.Client:
 class SDKProvider(Provider):
     """A provider on a vendor SDK: its key and base URL from settings, our timeouts."""
 
-    key_setting = ""
-    url_setting = ""
+    # The ``Config`` fields that hold its key and base URL.
+    key_field = ""
+    url_field = ""
     default_base_url = ""
 
     def __init__(self, *, api_key: str, base_url: str, timeouts: Timeouts) -> None:
@@ -103,8 +103,8 @@ class SDKProvider(Provider):
     def from_settings(cls) -> Self:
         """The provider as the settings describe it (does not fail on a bad config)."""
         return cls(
-            api_key=str(getattr(settings, cls.key_setting)).strip(),
-            base_url=str(getattr(settings, cls.url_setting)).strip(),
+            api_key=getattr(config(), cls.key_field),
+            base_url=getattr(config(), cls.url_field),
             timeouts=Timeouts.from_settings(),
         )
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_cache_control
+
+from reports.domain.config import config
 
 API_PREFIX = "/api/"
 NUL = "\x00"
@@ -62,7 +63,7 @@ def _too_large(request: HttpRequest) -> bool:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return True
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    limit = config().upload_max_bytes
     return limit is not None and declared > limit
 
 
@@ -80,7 +81,7 @@ class RequestGuardMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _too_large(request):
-            limit_kib = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+            limit_kib = (config().upload_max_bytes or 0) // 1024
             return error_response(
                 request, 400, "too_large", f"The request body is over {limit_kib} KiB."
             )

@@ -91,3 +91,18 @@ def test_an_unknown_stream_parser_is_a_problem_and_lean_is_used(settings: Any) -
     assert config().lean_streaming
     settings.LLM_STREAM_PARSER = "SDK"
     assert not config().lean_streaming
+
+
+def test_provider_keys_come_from_config_and_never_show_in_its_repr(settings: Any) -> None:
+    settings.OPENAI_API_KEY = " sk-test-not-shown-0123 "
+    settings.ANTHROPIC_BASE_URL = "http://127.0.0.1:9/"
+    assert config().openai_api_key == "sk-test-not-shown-0123"
+    assert config().anthropic_base_url == "http://127.0.0.1:9/"
+    assert "sk-test-not-shown" not in repr(config())
+
+
+def test_the_request_body_limit_follows_the_setting(client: Any, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    response = client.post("/api/streams/", data=b"x" * 4096, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["message"] == "The request body is over 2 KiB."
