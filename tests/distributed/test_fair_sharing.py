@@ -15,7 +15,11 @@ import pytest
 
 from tests.distributed.conftest import Cluster, Proc, Web, check
 
-pytestmark = [pytest.mark.services, pytest.mark.subprocess]
+# One cluster (database, Daphne, workers) per test session: every test that uses it
+# runs on the same pytest-xdist worker.
+pytestmark = [
+    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed")
+]
 
 QUOTA = {"MAX_ACTIVE_STREAMS_PER_USER": "3", "STREAMS_PER_USER_PER_MINUTE": "0"}
 # A's streams sit in their first stage for many seconds: nothing ends during the test.
