@@ -59,7 +59,7 @@ browser-deps:
 # tests: they are their own pytest run. PostgreSQL reruns the `postgres`-marked tests,
 # which probe what SQLite lets by (docs/testing.md).
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
-MAIN_WORKERS ?= 4
+MAIN_WORKERS ?= 3
 BROWSER_WORKERS ?= 2
 PYTEST := $(VENV)/bin/pytest -q
 
@@ -85,7 +85,7 @@ _test-main:
 	$(PYTEST) -n $(MAIN_WORKERS) --dist loadgroup
 
 _test-postgres:
-	DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -m postgres -n 2 --dist loadgroup
+	DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -m postgres
 
 _test-browser:
 	$(PYTEST) -m browser -n $(BROWSER_WORKERS) --dist loadgroup

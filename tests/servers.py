@@ -31,8 +31,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# How long a process may take to start: a Django process imports for about 2 s of CPU,
+# and a loaded 2-core machine running every test group at once can take many times that.
+START_TIMEOUT = 90.0
+
+
 def wait_for_port(
-    port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+    port: int, timeout: float = START_TIMEOUT, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,7 +95,7 @@ def server_env(database: Path, **extra: str) -> dict[str, str]:
     """The environment of an embedded-mode server on its own SQLite file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="reportsite.settings",
+        DJANGO_SETTINGS_MODULE="tests.settings",
         DATABASE_URL=f"sqlite:///{database}",
         STREAM_RUNNER="embedded",
         LLM_PROVIDER="offline",

@@ -35,7 +35,9 @@ def users(cluster: Cluster) -> list[str]:
 
 
 @pytest.fixture(params=["embedded", "distributed"])
-def site(request: pytest.FixtureRequest, cluster: Cluster, users: list[str]) -> Iterator[Web]:
+def fair_site(
+    request: pytest.FixtureRequest, cluster: Cluster, users: list[str]
+) -> Iterator[Web]:
     procs: list[Proc] = []
     if request.param == "embedded":
         web = cluster.daphne(STREAM_RUNNER="embedded", EMBEDDED_RUNNER_THREADS="8",
@@ -71,8 +73,9 @@ def counts(cluster: Cluster, username: str) -> dict[str, int]:
 
 
 def test_one_users_queue_never_delays_another_users_stream(
-    cluster: Cluster, site: Web
+    cluster: Cluster, fair_site: Web
 ) -> None:
+    site = fair_site
     amara, bruno = signed_in(site, "amara"), signed_in(site, "bruno")
     queued = [amara.create_stream(title=f"Amara {i}") for i in range(50)]
     check(lambda: counts(cluster, "amara").get("running") == 3, timeout=30)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPORT_INPUT, wait_for
-from tests.servers import free_port, migrated_database
+from tests.servers import START_TIMEOUT, free_port, migrated_database
 
 pytestmark = pytest.mark.subprocess
 
@@ -59,7 +59,7 @@ class Site:
             if key not in {"REDIS_URL", "DATABASE_URL", "STREAM_RUNNER", "OFFLINE_FAULTS"}
         }
         self.env.update(
-            DJANGO_SETTINGS_MODULE="reportsite.settings",
+            DJANGO_SETTINGS_MODULE="tests.settings",
             DATABASE_URL=f"sqlite:///{self.db_path}",
             LLM_PROVIDER="offline",
             # About 10 s for the whole report: the kill lands mid-stream.
@@ -107,7 +107,7 @@ class Site:
         # The application (and its runner) starts before the server installs its
         # signal handlers; a SIGTERM before it listens would be a plain kill.
         try:
-            wait_for(lambda: listening(port) or server.poll() is not None, timeout=30)
+            wait_for(lambda: listening(port) or server.poll() is not None, timeout=START_TIMEOUT)
         except AssertionError:
             pytest.fail(f"the server never listened on {port}\n{self.logs()}")
         assert server.poll() is None, self.logs()
