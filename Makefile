@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
+.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser _lint _test-main _test-postgres _test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -49,27 +49,46 @@ run-distributed: install
 		$(VENV)/bin/honcho start -p $(PORT)
 
 lint: install-test
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy .
+	$(MAKE) --no-print-directory _lint
 
 browser-deps:
 	@test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# The test groups, each on its own processes (pytest-xdist). A browser session keeps
+# Playwright's event loop running, so browser tests never share a process with asyncio
+# tests: they are their own pytest run. PostgreSQL reruns the `postgres`-marked tests,
+# which probe what SQLite lets by (docs/testing.md).
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+MAIN_WORKERS ?= 3
+BROWSER_WORKERS ?= 2
+PYTEST := $(VENV)/bin/pytest -q
+
 test-fast: install-test
-	$(VENV)/bin/pytest -q
+	$(MAKE) --no-print-directory _test-main
 
 test-browser: install-test browser-deps
-	$(VENV)/bin/pytest -q -m browser
+	$(MAKE) --no-print-directory _test-browser
 
-# Bad input and fuzzing again on PostgreSQL, which refuses what SQLite lets by (NUL).
-PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 test-postgres: install-test
-	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -q -m postgres
+	$(MAKE) --no-print-directory _test-postgres
 
-test: install-test lint browser-deps
-	$(VENV)/bin/pytest -q
-	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -q -m postgres
-	$(VENV)/bin/pytest -q -m browser
+# Everything at once: lint, the main group, PostgreSQL and the browser; each group's
+# output is printed whole when it ends, and any failure fails the run.
+test: install-test browser-deps
+	$(MAKE) --no-print-directory -j4 --output-sync=target _lint _test-main _test-postgres _test-browser
+
+_lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+_test-main:
+	$(PYTEST) -n $(MAIN_WORKERS) --dist loadgroup
+
+_test-postgres:
+	DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -m postgres
+
+_test-browser:
+	$(PYTEST) -m browser -n $(BROWSER_WORKERS) --dist loadgroup
 
 bench: install-test
 	$(PY) bench/run_bench.py

@@ -216,6 +216,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OFFLINE_FAULTS", str, "", MODELS,
              "Fault injection for demos, e.g. `outline:429:2,section_drafts:cut:1,"
              "summary:slow:5` (see docs/failures-and-recovery.md)."),
+    Variable("OFFLINE_MODEL_HEADER", bool, False, MODELS,
+             "Let each request choose the offline model's speed and faults for the stream "
+             "it creates, with the header `X-Offline-Model: rate=400 faults=outline:auth:1` "
+             "(demos and tests: one server runs a fast, a slow and a failing stream side by "
+             "side)."),
     # --- Retries and time limits
     Variable("LLM_MAX_ATTEMPTS", int, 4, RETRIES,
              "Attempts per stage for transient errors (429, 5xx, timeouts, cut streams)."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import threading
@@ -84,6 +85,31 @@ def staff_user(db: None) -> User:
     return User.objects.create_user(
         "sam", "sam@example.com", "correct-horse-battery", is_staff=True
     )
+
+
+@pytest.fixture
+def api(user: User) -> Any:
+    """A signed-in client that enforces CSRF, with its CSRF cookie set: ``post_json``
+    sends the token, as the site's pages and the JavaScript client do."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/accounts/login/")  # sets the CSRF cookie
+    return client
+
+
+def post_json(client: Any, path: str, body: Any = None, *, raw: str | None = None) -> Any:
+    """POST ``body`` as JSON (or ``raw`` as it is) with the client's CSRF token, if any."""
+    cookie = client.cookies.get("csrftoken")
+    extra = {"HTTP_X_CSRFTOKEN": cookie.value} if cookie else {}
+    data = raw if raw is not None else json.dumps({} if body is None else body)
+    return client.post(path, data, content_type="application/json", **extra)
+
+
+def csrf_form(client: Any, form: dict[str, Any]) -> dict[str, Any]:
+    """``form`` with the client's CSRF token, as a page's form would post it."""
+    return {**form, "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
 
 
 @pytest.fixture
@@ -179,40 +205,65 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
-# --- browser tests: Playwright driving Debian's Chromium against a real server ---
+# --- browser tests: one Daphne and one Chromium per test session ---------------------
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    # The JavaScript client's harness page is served by Playwright, from no address at
+    # all: Chromium's Local Network Access checks would refuse its WebSockets to
+    # 127.0.0.1 (pages the server serves have a loopback address and are not affected).
+    "--disable-features=LocalNetworkAccessChecks",
 ]
+# The offline model as fast as it goes (a stage in one 50 ms tick): tests about pacing
+# ask for their own speed with ``offline_model``.
+UNPACED = "1000000"
 
 
-def chromium_page(args: list[str]) -> Iterator[object]:
-    """A fresh Chromium page (sync API) launched with ``args``, closed afterwards; a
-    failure under CI when Chromium is missing, else a skip."""
+@pytest.fixture(scope="session")
+def site() -> Iterator[Any]:
+    """The browser tests' server: one embedded-mode Daphne per test session (per xdist
+    worker), where each test's requests choose the offline model for their own streams."""
+    from tests.servers import embedded_server
+
+    with embedded_server(OFFLINE_MODEL_HEADER="true", OFFLINE_TOKENS_PER_SECOND=UNPACED) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One Chromium per test session; a failure under CI when it is missing, else a skip.
+    (Playwright's loop then runs for the whole session: asyncio tests run in another
+    pytest process, which the Makefile and the ``browser`` marker see to.)"""
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() == "true":
+        if CI:
             pytest.fail(message)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture
-def browser_page() -> Iterator[object]:
-    """A fresh Chromium page (sync API, closed after the test)."""
-    yield from chromium_page(CHROMIUM_ARGS)
+def browser_page(chromium: Any) -> Iterator[Any]:
+    """A fresh page in its own context (cookies, storage), 1280 x 900, closed after."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def offline_model(page: Any, spec: str) -> None:
+    """Streams this page starts run the offline model as ``spec`` says (``"rate=400
+    faults=outline:auth:1"``), on the shared server, for this test alone."""
+    page.context.set_extra_http_headers({"X-Offline-Model": spec})
 
 
 # --- WebSocket tests ---

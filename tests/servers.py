@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
+import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -30,8 +31,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# How long a process may take to start: a Django process imports for about 2 s of CPU,
+# and a loaded 2-core machine running every test group at once can take many times that.
+START_TIMEOUT = 90.0
+
+
 def wait_for_port(
-    port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+    port: int, timeout: float = START_TIMEOUT, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,7 +95,7 @@ def server_env(database: Path, **extra: str) -> dict[str, str]:
     """The environment of an embedded-mode server on its own SQLite file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_URL"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="reportsite.settings",
+        DJANGO_SETTINGS_MODULE="tests.settings",
         DATABASE_URL=f"sqlite:///{database}",
         STREAM_RUNNER="embedded",
         LLM_PROVIDER="offline",
@@ -104,22 +110,33 @@ def migrate(env: dict[str, str]) -> None:
                    cwd=ROOT, env=env, check=True)
 
 
-_migrated: list[Path] = []  # the session's migrated template database, once made
+def _template_path() -> Path:
+    """Where the migrated template database for today's migrations lives: named by a
+    hash of every migration file and Django's version, so a change makes a new one."""
+    import django
+
+    digest = hashlib.sha256(django.get_version().encode())
+    for app in ("reports", "starmap"):
+        for migration in sorted((ROOT / app).glob("**/migrations/*.py")):
+            digest.update(migration.read_bytes())
+    return Path(tempfile.gettempdir()) / f"reportsite-template-{digest.hexdigest()[:16]}.sqlite3"
 
 
 def migrated_database(database: Path) -> None:
-    """Put a freshly migrated SQLite database at ``database``: migrated once per test
-    session (a Django start and every migration, seconds under load), then copied."""
-    if not _migrated:
-        folder = Path(tempfile.mkdtemp(prefix="reportsite-template-"))
-        atexit.register(shutil.rmtree, folder, True)
-        template = folder / "db.sqlite3"
-        migrate(server_env(template))
-        with sqlite3.connect(template) as conn:  # fold the WAL in: one file to copy
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("PRAGMA journal_mode=DELETE")
-        _migrated.append(template)
-    shutil.copyfile(_migrated[0], database)
+    """Put a freshly migrated SQLite database at ``database``. Migrating takes a Django
+    start and every migration (seconds, more under load), so it happens once per set of
+    migrations, for every test process at once (a file lock), and is then copied."""
+    template = _template_path()
+    with open(f"{template}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # other pytest-xdist workers wait for the first
+        if not template.exists():
+            building = template.with_suffix(f".{os.getpid()}.tmp")
+            migrate(server_env(building))
+            with sqlite3.connect(building) as conn:  # fold the WAL in: one file to copy
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.execute("PRAGMA journal_mode=DELETE")
+            building.replace(template)
+    shutil.copyfile(template, database)
 
 
 @contextmanager

@@ -92,6 +92,7 @@ class Config:
     pricing: Mapping[str, tuple[Decimal, ...]]
     offline_tokens_per_second: float
     offline_faults: str
+    offline_model_header: bool
     # Structured output and prompt caching
     openai_structured_output: bool
     anthropic_structured_output: bool
@@ -186,6 +187,7 @@ def _build() -> Config:
         pricing=MappingProxyType(pricing),
         offline_tokens_per_second=float(settings.OFFLINE_TOKENS_PER_SECOND),
         offline_faults=settings.OFFLINE_FAULTS,
+        offline_model_header=bool(settings.OFFLINE_MODEL_HEADER),
         openai_structured_output=bool(settings.OPENAI_STRUCTURED_OUTPUT),
         anthropic_structured_output=bool(settings.ANTHROPIC_STRUCTURED_OUTPUT),
         openai_prompt_cache_key=bool(settings.OPENAI_PROMPT_CACHE_KEY),

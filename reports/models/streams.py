@@ -144,6 +144,9 @@ class StreamingJob(models.Model):
     )
     fork_stage = models.CharField(max_length=64, blank=True)
     instructions = models.TextField(blank=True)
+    # The offline model's speed and faults for this stream alone ("rate=400
+    # faults=outline:auth:1"; empty: the settings'): reports/providers/offline.py.
+    offline_model = models.CharField(max_length=200, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

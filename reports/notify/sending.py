@@ -107,16 +107,18 @@ def send_delivery(delivery_id: Any) -> str | None:
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
     duration_ms = round((time.monotonic() - started) * 1000)
-    status = _settle(WebhookDelivery, delivery.pk, number, error, final,
-                     last_status_code=code)
     try:
+        # The outcome and its attempt row together: a process killed in between would
+        # count an attempt that the delivery's log never shows.
         with transaction.atomic():
+            status = _settle(WebhookDelivery, delivery.pk, number, error, final,
+                             last_status_code=code)
             DeliveryAttempt.objects.create(
                 delivery_id=delivery.pk, number=number, started_at=started_at,
                 status_code=code, error=error, duration_ms=duration_ms,
             )
     except IntegrityError:
-        pass  # the webhook (and its deliveries) was deleted during the attempt
+        return None  # the webhook (and its deliveries) was deleted during the attempt
     return status
 
 

@@ -52,6 +52,8 @@ class CompletionRequest:
     # A deterministic draft of the stage's text, for providers without a model
     # (offline) and fakes; real providers ignore it.
     draft: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+    # The offline model's behaviour for this stream (``StreamingJob.offline_model``).
+    offline_model: str = ""
 
 
 _refused_lock = threading.RLock()

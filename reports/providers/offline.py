@@ -6,6 +6,12 @@ failures for demos and tests: a comma-separated list of ``stage:fault[:n]`` wher
 fault is ``429``, ``500``, ``cut`` (stream dropped half-way), ``timeout``, ``auth``,
 ``badrequest`` or ``invalid`` (malformed output), each the first ``n`` times (default
 1), or ``slow`` (stream ``n`` times slower).
+
+A stream may carry its own behaviour (``StreamingJob.offline_model``, set from the
+``X-Offline-Model`` header where ``OFFLINE_MODEL_HEADER`` allows it): ``rate=400
+faults=outline:auth:1`` replaces the settings' speed and faults for that stream alone, so
+one server can run a fast stream, a slow one and a failing one side by side (demos and
+tests; docs/failures-and-recovery.md, "Fault injection").
 """
 
 from __future__ import annotations
@@ -61,6 +67,35 @@ def parse_faults(spec: str) -> list[Fault]:
     return faults
 
 
+@dataclass(frozen=True)
+class OfflineBehaviour:
+    """How the offline model streams: tokens per second and the faults to inject."""
+
+    rate: float
+    faults: tuple[Fault, ...] = ()
+
+
+def parse_offline_model(spec: str, *, default_rate: float) -> OfflineBehaviour:
+    """Parse ``"rate=400 faults=outline:auth:1,sections:slow:3"`` (items separated by
+    spaces or ``;``, both optional); raises ValueError with a readable message."""
+    rate = default_rate
+    faults: tuple[Fault, ...] = ()
+    for item in filter(None, re.split(r"[;\s]+", spec.strip())):
+        name, sep, value = item.partition("=")
+        if name == "rate" and sep:
+            try:
+                rate = float(value)
+            except ValueError:
+                raise ValueError(f"offline model: rate {value!r} is not a number") from None
+            if not 0 < rate < float("inf"):
+                raise ValueError("offline model: rate must be a number above 0")
+        elif name == "faults" and sep:
+            faults = tuple(parse_faults(value))
+        else:
+            raise ValueError(f"offline model: {item!r} is not rate=<n> or faults=<list>")
+    return OfflineBehaviour(rate, faults)
+
+
 class OfflineStream(CompletionStream):
     _clock = staticmethod(time.monotonic)
 
@@ -104,7 +139,9 @@ class OfflineProvider(Provider):
     def __init__(self, *, rate: float, faults: list[Fault] | None = None):
         self.rate = rate
         self.faults = faults or []
-        self._fired: dict[tuple[str, str], int] = {}
+        # How often each fault fired: per stage and kind, and per stream for the
+        # streams that bring their own faults.
+        self._fired: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -123,24 +160,34 @@ class OfflineProvider(Provider):
             errors.append(str(exc))
         return errors
 
-    def _take_fault(self, stage: str) -> Fault | None:
+    def behaviour(self, request: CompletionRequest) -> tuple[OfflineBehaviour, str]:
+        """The speed and faults for ``request``: its stream's own, else the settings';
+        and the scope its faults are counted in (the stream, or the whole process)."""
+        if request.offline_model:
+            # Checked when the stream was created (services.create_streaming_job).
+            own = parse_offline_model(request.offline_model, default_rate=self.rate)
+            return own, request.cache_key
+        return OfflineBehaviour(self.rate, tuple(self.faults)), ""
+
+    def _take_fault(self, faults: tuple[Fault, ...], scope: str, stage: str) -> Fault | None:
         with self._lock:
-            for fault in self.faults:
+            for fault in faults:
                 if fault.stage != stage:
                     continue
                 if fault.kind == "slow":
                     return fault
-                fired = self._fired.get((stage, fault.kind), 0)
+                fired = self._fired.get((scope, stage, fault.kind), 0)
                 if fired < fault.count:
-                    self._fired[(stage, fault.kind)] = fired + 1
+                    self._fired[(scope, stage, fault.kind)] = fired + 1
                     return fault
         return None
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
         text = request.draft() if request.draft else "(offline model: no draft for this stage)"
         tokens_in = count_tokens(request.system) + count_tokens(request.prompt)
-        rate = self.rate
-        fault = self._take_fault(request.stage_key)
+        behaviour, scope = self.behaviour(request)
+        rate = behaviour.rate
+        fault = self._take_fault(behaviour.faults, scope, request.stage_key)
         if fault is not None:
             if fault.kind == "429":
                 raise TransientError(

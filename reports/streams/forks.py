@@ -170,6 +170,7 @@ def fork_stream(
                 forked_from=source,
                 fork_stage=pipeline.stages[start].key,
                 instructions=extra.strip(),
+                offline_model=source.offline_model,
             )
             Stage.objects.bulk_create(
                 _stage(fork, spec, position, old.get(spec.key) if position < start else None)

@@ -27,6 +27,7 @@ from reports.models import (
 from reports.pipelines import Pipeline, get_pipeline
 from reports.pipelines.inputs import error_details
 from reports.pipelines.registry import UnknownJobType
+from reports.providers.offline import parse_offline_model
 from reports.runtime.admission import admit_waiting
 from reports.runtime.hooks import stream_ended
 from reports.runtime.leases import SEQ_GAP_ON_CLAIM, keeper
@@ -85,16 +86,26 @@ def job_create(*, pipeline: Pipeline, user: Any, input_data: Any) -> BaseJob:
 
 
 def create_streaming_job(
-    *, job_id: uuid.UUID | str | None = None, user: User, type: str, input_data: Any = None
+    *,
+    job_id: uuid.UUID | str | None = None,
+    user: User,
+    type: str,
+    input_data: Any = None,
+    offline_model: str = "",
 ) -> tuple[StreamingJob, bool]:
     """Start generating a job (creating the job from ``input_data`` if no ``job_id``).
 
     Returns ``(stream, created)``; when the job already has an active stream, that
     stream is returned with ``created=False`` (a database constraint guarantees one).
+    ``offline_model`` gives the offline model's speed and faults for this stream alone.
     """
     try:
         pipeline = get_pipeline(type)
     except UnknownJobType as exc:
+        raise InvalidInput(str(exc)) from None
+    try:
+        parse_offline_model(offline_model, default_rate=1.0)
+    except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     if job_id is not None:
         job = _job(pipeline=pipeline, job_id=job_id, user=user)
@@ -114,6 +125,7 @@ def create_streaming_job(
                 enqueued_at=timezone.now(),
                 waiting_for_slot=True,
                 requested_by_id=user.pk,
+                offline_model=offline_model,
             )
             Stage.objects.bulk_create(
                 Stage(

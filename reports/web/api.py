@@ -29,6 +29,7 @@ from reports.web.api_common import ErrorOut, ReportOut, report_out, request_user
 from reports.web.api_documents import router as documents_router
 from reports.web.api_webhooks import router as webhooks_router
 from reports.web.auth import BearerToken
+from reports.web.jobs import offline_model_from
 from reports.web.limits import RateLimited, check_creation_rate
 
 api = NinjaAPI(
@@ -151,6 +152,7 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
         user=request_user(request),
         type=payload.type,
         input_data=payload.input_data,
+        offline_model=offline_model_from(request),
     )
     return Status(201 if created else 200, stream_snapshot(stream))
 

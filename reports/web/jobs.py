@@ -7,6 +7,7 @@ from typing import TypeVar
 from django.contrib import messages
 from django.http import Http404, HttpRequest
 
+from reports.domain.config import config
 from reports.models import BaseJob
 from reports.streams import services
 from reports.streams.selectors import job_for_user
@@ -24,10 +25,23 @@ def job_or_404(request: HttpRequest, job_model: type[Job], job_id: str) -> Job:
     return job
 
 
+def offline_model_from(request: HttpRequest) -> str:
+    """The ``X-Offline-Model`` header, where ``OFFLINE_MODEL_HEADER`` lets a request
+    choose the offline model's speed and faults for its stream (demos, tests)."""
+    if not config().offline_model_header:
+        return ""
+    return request.headers.get("X-Offline-Model", "")
+
+
 def generate(request: HttpRequest, job: BaseJob) -> None:
     """Start (or regenerate) the job; a refusal becomes a message on the next page."""
     try:
         check_creation_rate(request)
-        services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type)
+        services.create_streaming_job(
+            job_id=job.pk,
+            user=request.user,
+            type=job.job_type,
+            offline_model=offline_model_from(request),
+        )
     except ServiceError as exc:
         messages.error(request, exc.message)

@@ -11,13 +11,14 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
-from tests.servers import ROOT, ServerProcess, embedded_server, sign_up
+from tests.conftest import offline_model
+from tests.servers import ROOT, ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -60,15 +61,14 @@ STATE = """() => ({
 })"""
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with embedded_server(OFFLINE_TOKENS_PER_SECOND=RATE) as running:
-        yield running
-
-
 def open_harness(
-    page: Page, base_url: str, refuse_websockets: bool = False, **options: Any
+    page: Page,
+    base_url: str,
+    refuse_websockets: bool = False,
+    model: str = f"rate={RATE}",
+    **options: Any,
 ) -> None:
+    offline_model(page, model)
     page.route(
         base_url + "/harness/",
         lambda route: route.fulfill(status=200, content_type="text/html", body=HARNESS),
@@ -101,10 +101,10 @@ def api(page: Page, base_url: str, path: str, token: str | None = None) -> Any:
     return response.json()
 
 
-def create_token(server: ServerProcess, username: str) -> str:
+def create_token(site: ServerProcess, username: str) -> str:
     done = subprocess.run(
         [sys.executable, "manage.py", "create_api_token", username],
-        cwd=ROOT, env=server.env, check=True, capture_output=True, text=True,
+        cwd=ROOT, env=site.env, check=True, capture_output=True, text=True,
     )
     return done.stdout.strip()
 
@@ -121,11 +121,11 @@ def assert_matches_server(page: Page, base_url: str, state: dict[str, Any],
 
 
 def test_generate_and_watch_to_completion_with_every_helper(
-    browser_page: Page, server: ServerProcess
+    browser_page: Page, site: ServerProcess
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "watcher")
-    open_harness(page, server.url)
+    sign_up(page, site.url, "watcher")
+    open_harness(page, site.url)
     before = page.evaluate("""() => ({status: client.status, generating: client.isGenerating(),
       stage: client.getStageStatus("brief"), data: client.getStageData("brief")})""")
     assert before == {"status": "idle", "generating": False, "stage": None, "data": None}
@@ -137,7 +137,7 @@ def test_generate_and_watch_to_completion_with_every_helper(
 
     wait_until(page, "() => window.log.completed.length === 1")
     state = page.evaluate(STATE)
-    snapshot = api(page, server.url, f"/api/streams/{state['streamId']}/")
+    snapshot = api(page, site.url, f"/api/streams/{state['streamId']}/")
     assert state["status"] == "completed" == snapshot["status"]
     assert state["progress"] == 100
     assert (state["isGenerating"], state["isCompleted"], state["isFailed"]) == (False, True, False)
@@ -152,7 +152,7 @@ def test_generate_and_watch_to_completion_with_every_helper(
     assert log["progress"] > len(STAGES)  # live events, not just the end
     assert isinstance(log["data"]["brief"], dict) and "objective" in log["data"]["brief"]
     assert isinstance(log["data"]["outline"], list)
-    assert_matches_server(page, server.url, state)
+    assert_matches_server(page, site.url, state)
     for key in STAGES:
         assert page.evaluate("(key) => client.getStageStatus(key)", key) == "completed"
     assert page.evaluate("() => client.getStageStatus('no-such-stage')") is None
@@ -172,11 +172,11 @@ def test_generate_and_watch_to_completion_with_every_helper(
 
 
 def test_cancel_then_resume_keeps_the_finished_stages(
-    browser_page: Page, server: ServerProcess
+    browser_page: Page, site: ServerProcess
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "canceller")
-    open_harness(page, server.url)
+    sign_up(page, site.url, "canceller")
+    open_harness(page, site.url)
     generate(page)
     wait_until(page, "() => window.log.stages.includes('brief')")
     page.evaluate("() => client.cancelReport()")
@@ -192,13 +192,13 @@ def test_cancel_then_resume_keeps_the_finished_stages(
     state = page.evaluate(STATE)
     assert state["status"] == "completed" and state["isCompleted"]
     assert page.evaluate("() => window.log.stages") == STAGES  # brief not announced twice
-    brief = api(page, server.url, f"/api/streams/{state['streamId']}/stages/brief/")
+    brief = api(page, site.url, f"/api/streams/{state['streamId']}/stages/brief/")
     assert brief["attempts"] == 1  # kept, never run again
-    assert_matches_server(page, server.url, state)
+    assert_matches_server(page, site.url, state)
 
 
 def test_a_dropped_socket_reconnects_without_losing_a_stage(
-    browser_page: Page, server: ServerProcess
+    browser_page: Page, site: ServerProcess
 ) -> None:
     page = browser_page
     routes: list[WebSocketRoute] = []
@@ -219,8 +219,8 @@ def test_a_dropped_socket_reconnects_without_losing_a_stage(
 
     page.route_web_socket(re.compile(r"/ws/streams/"), handler)
     page.route(re.compile(r"/api/"), network)
-    sign_up(page, server.url, "commuter")
-    open_harness(page, server.url, reconnect={"minDelay": 50, "maxDelay": 200})
+    sign_up(page, site.url, "commuter")
+    open_harness(page, site.url, reconnect={"minDelay": 50, "maxDelay": 200})
     stream_id = generate(page)["streamId"]
     wait_until(page, "() => window.log.stages.includes('brief')")
 
@@ -235,7 +235,7 @@ def test_a_dropped_socket_reconnects_without_losing_a_stage(
     missed = STAGES[len(known)]
     # While the client is cut off, the server finishes that stage.
     deadline_checks = 0
-    while api(page, server.url, f"/api/streams/{stream_id}/stages/{missed}/")["status"] != (
+    while api(page, site.url, f"/api/streams/{stream_id}/stages/{missed}/")["status"] != (
         "completed"
     ):
         deadline_checks += 1
@@ -249,27 +249,27 @@ def test_a_dropped_socket_reconnects_without_losing_a_stage(
     assert state["reconnects"] >= 1 and len(routes) >= 2
     assert page.evaluate("() => window.log.stages") == STAGES
     assert state["stages"] == [[key, "completed"] for key in STAGES]
-    assert_matches_server(page, server.url, state)
+    assert_matches_server(page, site.url, state)
 
 
 def test_bearer_token_mode_without_a_session(
-    browser_page: Page, server: ServerProcess
+    browser_page: Page, site: ServerProcess
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "robot")
-    token = create_token(server, "robot")
+    sign_up(page, site.url, "robot")
+    token = create_token(site, "robot")
     page.context.clear_cookies()  # from here on only the token says who this is
-    open_harness(page, server.url, token=token)
+    open_harness(page, site.url, token=token)
     stream_id = generate(page)["streamId"]
     wait_until(page, "() => window.log.completed.length === 1")
     state = page.evaluate(STATE)
     assert state["transport"] == "websocket" and state["reconnects"] == 0
     assert page.evaluate("() => window.log.stages") == STAGES
     assert page.evaluate("() => window.log.errors") == []
-    assert_matches_server(page, server.url, state, token)
+    assert_matches_server(page, site.url, state, token)
     assert page.context.cookies() == []
     # The session-less page could not have used one.
-    assert page.request.get(f"{server.url}/api/streams/{stream_id}/").status == 401
+    assert page.request.get(f"{site.url}/api/streams/{stream_id}/").status == 401
 
     # Another client follows the finished stream: every stage and the document arrive.
     page.evaluate("() => client.close()")
@@ -281,37 +281,37 @@ def test_bearer_token_mode_without_a_session(
 
 
 def test_server_sent_events_carry_the_same_stream(
-    browser_page: Page, server: ServerProcess
+    browser_page: Page, site: ServerProcess
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "proxied")
-    token = create_token(server, "proxied")
+    sign_up(page, site.url, "proxied")
+    token = create_token(site, "proxied")
     page.context.clear_cookies()
-    open_harness(page, server.url, token=token, transport="sse")
+    open_harness(page, site.url, token=token, transport="sse")
     generate(page)
     wait_until(page, "() => window.log.completed.length === 1")
     state = page.evaluate(STATE)
     assert state["transport"] == "sse"
     assert page.evaluate("() => window.log.stages") == STAGES
-    assert_matches_server(page, server.url, state, token)
+    assert_matches_server(page, site.url, state, token)
 
 
 def test_where_websockets_are_refused_sse_takes_over(
-    browser_page: Page, server: ServerProcess
+    browser_page: Page, site: ServerProcess
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "behindproxy")
-    open_harness(page, server.url, refuse_websockets=True, reconnect={"minDelay": 50})
+    sign_up(page, site.url, "behindproxy")
+    open_harness(page, site.url, refuse_websockets=True, reconnect={"minDelay": 50})
     generate(page)
     wait_until(page, "() => window.log.completed.length === 1")
     state = page.evaluate(STATE)
     assert state["transport"] == "sse"
     assert state["reconnects"] == 2  # two refused WebSockets, then SSE for good
     assert page.evaluate("() => window.log.stages") == STAGES
-    assert_matches_server(page, server.url, state)
+    assert_matches_server(page, site.url, state)
 
 
-def test_a_seq_gap_asks_for_a_fresh_snapshot(browser_page: Page, server: ServerProcess) -> None:
+def test_a_seq_gap_asks_for_a_fresh_snapshot(browser_page: Page, site: ServerProcess) -> None:
     page = browser_page
     asked: list[str] = []
     dropped: list[dict[str, Any]] = []
@@ -337,8 +337,8 @@ def test_a_seq_gap_asks_for_a_fresh_snapshot(browser_page: Page, server: ServerP
         ws.on_message(from_page)
 
     page.route_web_socket(re.compile(r"/ws/streams/"), handler)
-    sign_up(page, server.url, "gapped")
-    open_harness(page, server.url)
+    sign_up(page, site.url, "gapped")
+    open_harness(page, site.url)
     generate(page)
     wait_until(page, "() => window.log.completed.length === 1")
     assert len(dropped) == 1
@@ -346,43 +346,45 @@ def test_a_seq_gap_asks_for_a_fresh_snapshot(browser_page: Page, server: ServerP
     state = page.evaluate(STATE)
     assert state["reconnects"] == 0
     assert page.evaluate("() => window.log.stages") == STAGES
-    assert_matches_server(page, server.url, state)
+    assert_matches_server(page, site.url, state)
 
 
-def test_a_failed_stage_shows_as_failed_and_resume_finishes(browser_page: Page) -> None:
+def test_a_failed_stage_shows_as_failed_and_resume_finishes(
+    browser_page: Page, site: ServerProcess
+) -> None:
     page = browser_page
-    with embedded_server(OFFLINE_TOKENS_PER_SECOND=RATE, OFFLINE_FAULTS="outline:auth:1") as srv:
-        sign_up(page, srv.url, "unlucky")
-        open_harness(page, srv.url)
-        generate(page)
-        wait_until(page, "() => client.status === 'failed'")
-        wait_until(page, "() => window.log.errors.length === 1")
-        state = page.evaluate(STATE)
-        assert (state["isGenerating"], state["isCompleted"], state["isFailed"]) == (
-            False, False, True
-        )
-        assert page.evaluate("() => client.getStageStatus('outline')") == "failed"
-        assert state["error"] and page.evaluate("() => window.log.errors[0]").startswith(
-            "stream_failed: "
-        )
-        assert page.evaluate("() => window.log.stages") == ["brief", "context"]
+    sign_up(page, site.url, "unlucky")
+    open_harness(page, site.url, model=f"rate={RATE} faults=outline:auth:1")
+    generate(page)
+    wait_until(page, "() => client.status === 'failed'")
+    wait_until(page, "() => window.log.errors.length === 1")
+    state = page.evaluate(STATE)
+    assert (state["isGenerating"], state["isCompleted"], state["isFailed"]) == (
+        False, False, True
+    )
+    assert page.evaluate("() => client.getStageStatus('outline')") == "failed"
+    assert state["error"] and page.evaluate("() => window.log.errors[0]").startswith(
+        "stream_failed: "
+    )
+    assert page.evaluate("() => window.log.stages") == ["brief", "context"]
 
-        page.evaluate("() => client.resumeReport()")
-        wait_until(page, "() => window.log.completed.length === 1")
-        state = page.evaluate(STATE)
-        assert (state["isFailed"], state["isCompleted"], state["error"]) == (False, True, None)
-        assert page.evaluate("() => window.log.stages") == STAGES
+    page.evaluate("() => client.resumeReport()")
+    wait_until(page, "() => window.log.completed.length === 1")
+    state = page.evaluate(STATE)
+    assert (state["isFailed"], state["isCompleted"], state["error"]) == (False, True, None)
+    assert page.evaluate("() => window.log.stages") == STAGES
 
 
 def test_example_page_builds_a_live_card_under_the_csp(
-    browser_page: Page, server: ServerProcess
+    browser_page: Page, site: ServerProcess, tmp_path: Path
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "developer")
+    offline_model(page, f"rate={RATE}")  # slow enough to see Cancel while it runs
+    sign_up(page, site.url, "developer")
     problems: list[str] = []  # CSP refusals and script errors show up here
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    response = page.goto(server.url + "/dev/client/")
+    response = page.goto(site.url + "/dev/client/")
     assert response is not None
     assert "'unsafe-inline'" not in response.headers["content-security-policy"].split(
         "script-src"
@@ -395,9 +397,9 @@ def test_example_page_builds_a_live_card_under_the_csp(
     expect(page.locator("#card-progress")).to_have_attribute("aria-valuenow", "100")
     expect(page.locator("#card-announce")).to_have_text("Assemble the report: done")
     expect(page.locator("#cancel")).to_be_hidden()
-    page.screenshot(path="/tmp/client-example-1280.png", full_page=True)
+    page.screenshot(path=tmp_path / "client-example-1280.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path="/tmp/client-example-390.png", full_page=True)
+    page.screenshot(path=tmp_path / "client-example-390.png", full_page=True)
     page.click("#report-link")
     page.wait_for_url(re.compile(r"/documents/"))
     assert page.locator("article.document h1").inner_text() == "Retention plan"

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -28,18 +27,12 @@ import pytest
 import redis
 
 from tests.conftest import REPORT_INPUT, require_service, wait_for
+from tests.servers import START_TIMEOUT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD = "correct-horse-battery-staple"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -111,7 +104,7 @@ class Cluster:
             except OSError:
                 return False
 
-        wait_for(healthy, timeout=20, interval=0.1)
+        wait_for(healthy, timeout=START_TIMEOUT, interval=0.1)
         return web
 
     def worker(
@@ -124,7 +117,7 @@ class Cluster:
              "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
             **env,
         )
-        wait_for(lambda: _alive_and(proc, " ready."), timeout=30, interval=0.1)
+        wait_for(lambda: _alive_and(proc, " ready."), timeout=START_TIMEOUT, interval=0.1)
         return proc
 
     def beat(self) -> Proc:
@@ -294,7 +287,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         conn.execute(f'CREATE DATABASE "{database}"')
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "reportsite.settings",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
         "REDIS_URL": REDIS_URL,
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
         "CHANNEL_LAYER_PREFIX": f"rs-test-{tag}",

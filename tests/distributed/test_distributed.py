@@ -19,7 +19,11 @@ from tests.distributed.conftest import (
     watch_stream,
 )
 
-pytestmark = [pytest.mark.services, pytest.mark.subprocess]
+# One cluster (database, Daphne, workers) per test session: every test that uses it
+# runs on the same pytest-xdist worker.
+pytestmark = [
+    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed")
+]
 
 TERMINAL = "stream.completed"
 

@@ -15,7 +15,11 @@ import pytest
 
 from tests.distributed.conftest import Cluster, Proc, Web, check
 
-pytestmark = [pytest.mark.services, pytest.mark.subprocess]
+# One cluster (database, Daphne, workers) per test session: every test that uses it
+# runs on the same pytest-xdist worker.
+pytestmark = [
+    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed")
+]
 
 QUOTA = {"MAX_ACTIVE_STREAMS_PER_USER": "3", "STREAMS_PER_USER_PER_MINUTE": "0"}
 # A's streams sit in their first stage for many seconds: nothing ends during the test.
@@ -31,7 +35,9 @@ def users(cluster: Cluster) -> list[str]:
 
 
 @pytest.fixture(params=["embedded", "distributed"])
-def site(request: pytest.FixtureRequest, cluster: Cluster, users: list[str]) -> Iterator[Web]:
+def fair_site(
+    request: pytest.FixtureRequest, cluster: Cluster, users: list[str]
+) -> Iterator[Web]:
     procs: list[Proc] = []
     if request.param == "embedded":
         web = cluster.daphne(STREAM_RUNNER="embedded", EMBEDDED_RUNNER_THREADS="8",
@@ -67,8 +73,9 @@ def counts(cluster: Cluster, username: str) -> dict[str, int]:
 
 
 def test_one_users_queue_never_delays_another_users_stream(
-    cluster: Cluster, site: Web
+    cluster: Cluster, fair_site: Web
 ) -> None:
+    site = fair_site
     amara, bruno = signed_in(site, "amara"), signed_in(site, "bruno")
     queued = [amara.create_stream(title=f"Amara {i}") for i in range(50)]
     check(lambda: counts(cluster, "amara").get("running") == 3, timeout=30)

@@ -4,63 +4,67 @@ the later stages run, and find both versions on the job page."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.servers import embedded_server, sign_up
+from tests.conftest import offline_model
+from tests.servers import ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 
 
-def test_fork_from_a_middle_stage_runs_only_the_later_stages(browser_page: Any) -> None:
+def test_fork_from_a_middle_stage_runs_only_the_later_stages(
+    browser_page: Any, site: ServerProcess, tmp_path: Path
+) -> None:
     page = browser_page
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    with embedded_server(OFFLINE_TOKENS_PER_SECOND="400") as server:
-        sign_up(page, server.url, "reviser")
-        page.fill("#id_title", "Retention plan")
-        page.fill("#id_client", "Acme Ltd")
-        page.fill("#id_objective", "Reduce churn by 20% within a year.")
-        page.click("button[name=generate]")
-        page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
-        job_url = page.url
-        page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+    offline_model(page, "rate=400")
+    sign_up(page, site.url, "reviser")
+    page.fill("#id_title", "Retention plan")
+    page.fill("#id_client", "Acme Ltd")
+    page.fill("#id_objective", "Reduce churn by 20% within a year.")
+    page.click("button[name=generate]")
+    page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
+    job_url = page.url
+    page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
 
-        page.goto(job_url)  # (the job page's actions are drawn for a finished stream)
-        page.click("text=Change and rerun…")
-        page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/fork/"))
-        page.select_option("select[name=from_stage]", "recommendations")
-        plan = page.locator("#fork-plan")
-        expect(plan).to_contain_text("Reused as they are (4)")
-        expect(plan.locator(".plan-rerun li")).to_have_text(
-            ["Recommendations", "Executive summary", "Assemble the report"]
-        )
-        page.fill("#id_title", "Retention plan for the board")
-        page.fill("#id_instructions", "Keep it to one page.")
-        page.click("text=Rerun from this stage")
+    page.goto(job_url)  # (the job page's actions are drawn for a finished stream)
+    page.click("text=Change and rerun…")
+    page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/fork/"))
+    page.select_option("select[name=from_stage]", "recommendations")
+    plan = page.locator("#fork-plan")
+    expect(plan).to_contain_text("Reused as they are (4)")
+    expect(plan.locator(".plan-rerun li")).to_have_text(
+        ["Recommendations", "Executive summary", "Assemble the report"]
+    )
+    page.fill("#id_title", "Retention plan for the board")
+    page.fill("#id_instructions", "Keep it to one page.")
+    page.click("text=Rerun from this stage")
 
-        page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/$"))
-        stages = page.locator("ol.stages > li")
-        # The four reused stages are done from the first paint; the rest are not yet.
-        for i in range(4):
-            expect(stages.nth(i)).to_have_class(re.compile("stage-completed"))
-        assert page.locator("li.stage-completed").count() < 7
-        page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
-        assert errors == []  # none on the report page nor the stream page while generating
-        page.set_viewport_size({"width": 390, "height": 844})
-        page.screenshot(path="/tmp/fork-stream-390.png", full_page=True)
-        page.set_viewport_size({"width": 1280, "height": 900})
+    page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/$"))
+    stages = page.locator("ol.stages > li")
+    # The four reused stages are done from the first paint; the rest are not yet.
+    for i in range(4):
+        expect(stages.nth(i)).to_have_class(re.compile("stage-completed"))
+    assert page.locator("li.stage-completed").count() < 7
+    page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+    assert errors == []  # none on the report page nor the stream page while generating
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=tmp_path / "fork-stream-390.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
-        page.goto(job_url)
-        versions = page.locator(".version-list > li")
-        expect(versions).to_have_count(2)
-        expect(versions.nth(0)).to_contain_text("v2 · Forked")
-        expect(versions.nth(0)).to_contain_text("3 stages changed")
-        expect(versions.nth(1)).to_contain_text("v1 · Generated")
-        page.screenshot(path="/tmp/fork-job-page.png", full_page=True)
-        versions.nth(0).locator("text=What changed").click()
-        expect(page.locator(".diff-view ins").first).to_be_visible()
-        page.screenshot(path="/tmp/fork-diff.png", full_page=True)
+    page.goto(job_url)
+    versions = page.locator(".version-list > li")
+    expect(versions).to_have_count(2)
+    expect(versions.nth(0)).to_contain_text("v2 · Forked")
+    expect(versions.nth(0)).to_contain_text("3 stages changed")
+    expect(versions.nth(1)).to_contain_text("v1 · Generated")
+    page.screenshot(path=tmp_path / "fork-job-page.png", full_page=True)
+    versions.nth(0).locator("text=What changed").click()
+    expect(page.locator(".diff-view ins").first).to_be_visible()
+    page.screenshot(path=tmp_path / "fork-diff.png", full_page=True)

@@ -3,7 +3,6 @@ reuse the stages before their starting stage without asking the model again."""
 
 from __future__ import annotations
 
-import json
 from html.parser import HTMLParser
 from typing import Any
 
@@ -17,6 +16,7 @@ from reports.providers.fake import FakeProvider
 from reports.runtime.engine import run_stream
 from reports.streams import services
 from reports.streams.forks import fork_stream, plan_fork
+from tests.conftest import csrf_form, post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -44,15 +44,6 @@ def completed(make_stream: Any, fake_provider: FakeProvider) -> StreamingJob:
     return StreamingJob.objects.get(pk=stream.pk)
 
 
-@pytest.fixture
-def api(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def post(client: Client, url: str, body: Any) -> Any:
-    return client.post(url, json.dumps(body), content_type="application/json")
 
 
 def test_a_fork_reuses_the_stages_before_it_and_adds_a_version(
@@ -139,7 +130,7 @@ def test_a_bad_fork_is_a_422_and_creates_nothing(
     completed: StreamingJob, api: Client, body: dict[str, Any], field: str
 ) -> None:
     job_before = ReportJob.objects.filter(pk=completed.job_id).values().get()
-    response = post(api, f"/api/streams/{completed.pk}/fork/", body)
+    response = post_json(api, f"/api/streams/{completed.pk}/fork/", body)
     assert response.status_code == 422, response.content
     assert response.json()["error"] == "invalid_input"
     assert [d["field"] for d in response.json()["details"]] == [field]
@@ -151,7 +142,7 @@ def test_forking_while_the_job_generates_is_a_conflict(
     completed: StreamingJob, api: Client, user: User
 ) -> None:
     services.retry_stage(stream_id=completed.pk, key="summary", user=user)
-    response = post(api, f"/api/streams/{completed.pk}/fork/", {"from_stage": "outline"})
+    response = post_json(api, f"/api/streams/{completed.pk}/fork/", {"from_stage": "outline"})
     assert response.status_code == 409
     assert StreamingJob.objects.count() == 1
 
@@ -159,7 +150,7 @@ def test_forking_while_the_job_generates_is_a_conflict(
 def test_the_versions_api_lists_newest_first(
     completed: StreamingJob, api: Client, user: User
 ) -> None:
-    response = post(api, f"/api/streams/{completed.pk}/fork/",
+    response = post_json(api, f"/api/streams/{completed.pk}/fork/",
                     {"from_stage": "summary", "instructions": "Shorter.",
                      "input_data": {"title": "Churn plan"}})
     assert response.status_code == 201, response.content
@@ -212,7 +203,7 @@ def test_another_user_gets_404_on_every_new_endpoint(
         response = client.get(url)
         assert response.status_code == 404, url
         assert response.json()["error"] == "not_found"
-    response = post(client, f"/api/streams/{completed.pk}/fork/", {"from_stage": "outline"})
+    response = post_json(client, f"/api/streams/{completed.pk}/fork/", {"from_stage": "outline"})
     assert response.status_code == 404
     assert StreamingJob.objects.count() == 1
 
@@ -243,12 +234,12 @@ def test_the_fork_page_shows_the_plan_and_starts_the_fork(
 
     form = {**completed.input_data, "from_stage": "summary", "instructions": "Be brief.",
             "title": "   "}
-    refused = api.post(f"/streams/{completed.pk}/fork/", form)
+    refused = api.post(f"/streams/{completed.pk}/fork/", csrf_form(api, form))
     assert refused.status_code == 200 and "This field is required." in refused.content.decode()
     assert StreamingJob.objects.count() == 1
 
     form["title"] = "Board summary"
-    response = api.post(f"/streams/{completed.pk}/fork/", form)
+    response = api.post(f"/streams/{completed.pk}/fork/", csrf_form(api, form))
     fork = StreamingJob.objects.exclude(pk=completed.pk).get()
     assert response.status_code == 302 and response["Location"] == fork.get_absolute_url()
     run_stream(fork.pk)

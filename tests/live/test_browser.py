@@ -9,82 +9,85 @@ be watched) and Debian's Chromium through Playwright.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import wait_for
-from tests.servers import embedded_server, sign_up
+from tests.conftest import offline_model, wait_for
+from tests.servers import ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 
 AT_BOTTOM = "e => e.scrollHeight - e.scrollTop - e.clientHeight < 24"
 
 
-def test_the_running_stage_reads_rendered_and_follows_its_text(browser_page: Any) -> None:
+def test_the_running_stage_reads_rendered_and_follows_its_text(
+    browser_page: Any, site: ServerProcess, tmp_path: Path
+) -> None:
     page = browser_page
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     faults = "outline:slow:6,sections:slow:10"
-    with embedded_server(OFFLINE_TOKENS_PER_SECOND="150", OFFLINE_FAULTS=faults) as server:
-        sign_up(page, server.url, "reader")
-        page.wait_for_url(re.compile(r"/reports/new/$"))
-        page.fill("#id_title", "Retention plan")
-        page.fill("#id_client", "Acme Ltd")
-        page.fill("#id_objective", "Reduce churn by 20% within a year.")
-        page.click("button[name=generate]")
-        page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
-        sid = page.get_attribute("[data-page-stream]", "data-page-stream")
+    offline_model(page, f"rate=150 faults={faults}")
+    sign_up(page, site.url, "reader")
+    page.wait_for_url(re.compile(r"/reports/new/$"))
+    page.fill("#id_title", "Retention plan")
+    page.fill("#id_client", "Acme Ltd")
+    page.fill("#id_objective", "Reduce churn by 20% within a year.")
+    page.click("button[name=generate]")
+    page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
+    sid = page.get_attribute("[data-page-stream]", "data-page-stream")
 
-        # A JSON stage, still running, reads as a list of sections, not as JSON.
-        outline = page.locator(f"li#stage-{sid}-outline.stage-running .stage-output")
-        outline.locator("ul > li > strong").first.wait_for(timeout=30_000)
-        assert "{" not in outline.inner_text() and '"title"' not in outline.inner_text()
+    # A JSON stage, still running, reads as a list of sections, not as JSON.
+    outline = page.locator(f"li#stage-{sid}-outline.stage-running .stage-output")
+    outline.locator("ul > li > strong").first.wait_for(timeout=30_000)
+    assert "{" not in outline.inner_text() and '"title"' not in outline.inner_text()
 
-        # Markdown, still running, reads rendered: headings and bold, no markup.
-        box = page.locator(f"li#stage-{sid}-sections.stage-running .stage-output")
-        box.locator("h2").first.wait_for(timeout=30_000)
-        text = box.inner_text()
-        assert "**" not in text and "##" not in text
-        assert box.evaluate("e => e.tagName") == "DIV"
+    # Markdown, still running, reads rendered: headings and bold, no markup.
+    box = page.locator(f"li#stage-{sid}-sections.stage-running .stage-output")
+    box.locator("h2").first.wait_for(timeout=30_000)
+    text = box.inner_text()
+    assert "**" not in text and "##" not in text
+    assert box.evaluate("e => e.tagName") == "DIV"
 
-        # Once it overflows, the box stays on its newest text as it grows.
-        wait_for(lambda: box.evaluate("e => e.scrollHeight > e.clientHeight + 60"), 30)
-        height = box.evaluate("e => e.scrollHeight")
-        wait_for(lambda: box.evaluate("e => e.scrollHeight") > height, 30)
-        assert box.evaluate(AT_BOTTOM)
-        jump = page.locator(f'[data-jump-to="stage-{sid}-sections-output"]')
-        assert jump.is_hidden()
+    # Once it overflows, the box stays on its newest text as it grows.
+    wait_for(lambda: box.evaluate("e => e.scrollHeight > e.clientHeight + 60"), 30)
+    height = box.evaluate("e => e.scrollHeight")
+    wait_for(lambda: box.evaluate("e => e.scrollHeight") > height, 30)
+    assert box.evaluate(AT_BOTTOM)
+    jump = page.locator(f'[data-jump-to="stage-{sid}-sections-output"]')
+    assert jump.is_hidden()
 
-        # The reader scrolls up: the box stays where they are, and offers the way back.
-        box.hover()
-        page.mouse.wheel(0, -2000)
-        expect(jump).to_be_visible()
-        top = box.evaluate("e => e.scrollTop")
-        height = box.evaluate("e => e.scrollHeight")
-        wait_for(lambda: box.evaluate("e => e.scrollHeight") > height, 30)
-        assert box.evaluate("e => e.scrollTop") == top
-        assert not box.evaluate(AT_BOTTOM)
-        page.screenshot(path="/tmp/live-text-1280.png")
+    # The reader scrolls up: the box stays where they are, and offers the way back.
+    box.hover()
+    page.mouse.wheel(0, -2000)
+    expect(jump).to_be_visible()
+    top = box.evaluate("e => e.scrollTop")
+    height = box.evaluate("e => e.scrollHeight")
+    wait_for(lambda: box.evaluate("e => e.scrollHeight") > height, 30)
+    assert box.evaluate("e => e.scrollTop") == top
+    assert not box.evaluate(AT_BOTTOM)
+    page.screenshot(path=tmp_path / "live-text-1280.png")
 
-        jump.click()
-        assert box.evaluate(AT_BOTTOM)
-        expect(jump).to_be_hidden()
-        height = box.evaluate("e => e.scrollHeight")
-        wait_for(lambda: box.evaluate("e => e.scrollHeight") > height, 30)
-        assert box.evaluate(AT_BOTTOM)  # following again
+    jump.click()
+    assert box.evaluate(AT_BOTTOM)
+    expect(jump).to_be_hidden()
+    height = box.evaluate("e => e.scrollHeight")
+    wait_for(lambda: box.evaluate("e => e.scrollHeight") > height, 30)
+    assert box.evaluate(AT_BOTTOM)  # following again
 
-        page.set_viewport_size({"width": 390, "height": 844})
-        box.scroll_into_view_if_needed()
-        page.screenshot(path="/tmp/live-text-390.png")
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390
+    page.set_viewport_size({"width": 390, "height": 844})
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=tmp_path / "live-text-390.png")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
 
-        page.locator("li.stage-completed").nth(6).wait_for(timeout=90_000)
-        # A finished JSON stage shows its data as a list too.
-        page.click(f"#stage-{sid}-outline summary")
-        done = page.locator(f"#stage-{sid}-outline .stage-done .prose")
-        assert done.locator("ul > li > strong").count() == 4
+    page.locator("li.stage-completed").nth(6).wait_for(timeout=90_000)
+    # A finished JSON stage shows its data as a list too.
+    page.click(f"#stage-{sid}-outline summary")
+    done = page.locator(f"#stage-{sid}-outline .stage-done .prose")
+    assert done.locator("ul > li > strong").count() == 4
     assert errors == []

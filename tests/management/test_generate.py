@@ -18,9 +18,12 @@ from reports.client_report.pipeline import PIPELINE
 from tests.conftest import REPORT_INPUT
 from tests.servers import ROOT, migrated_database, server_env
 
+# The module's database is made once: its tests run on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("generate")
+
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[tuple[dict[str, str], Path]]:
+def cli_site() -> Iterator[tuple[dict[str, str], Path]]:
     """An embedded-mode database with a user, and a file of report inputs."""
     with tempfile.TemporaryDirectory(prefix="generate-") as folder:
         env = server_env(Path(folder) / "db.sqlite3", OFFLINE_TOKENS_PER_SECOND="300")
@@ -41,9 +44,9 @@ def generate(env: dict[str, str], inputs: Path, **extra: str) -> subprocess.Comp
 
 
 def test_a_finished_run_lists_its_stages_and_exits_without_a_shutdown_notice(
-    site: tuple[dict[str, str], Path],
+    cli_site: tuple[dict[str, str], Path],
 ) -> None:
-    result = generate(*site)
+    result = generate(*cli_site)
     assert result.returncode == 0, result.stderr
     for stage in PIPELINE.stages:
         assert f"✓ {stage.title}" in result.stdout, stage.key
@@ -54,10 +57,10 @@ def test_a_finished_run_lists_its_stages_and_exits_without_a_shutdown_notice(
 
 
 def test_on_a_terminal_a_bar_shows_the_stage_tokens_elapsed_and_remaining(
-    site: tuple[dict[str, str], Path],
+    cli_site: tuple[dict[str, str], Path],
 ) -> None:
     # TTY_COMPATIBLE=1: rich draws its live display as on a terminal.
-    result = generate(*site, TTY_COMPATIBLE="1", COLUMNS="160")
+    result = generate(*cli_site, TTY_COMPATIBLE="1", COLUMNS="160")
     assert result.returncode == 0, result.stderr
     assert "Section drafts" in result.stdout
     assert "elapsed 0:0" in result.stdout and "remaining " in result.stdout

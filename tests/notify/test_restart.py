@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPORT_INPUT, wait_for
 from tests.notify.receiver import running_receiver
-from tests.servers import ROOT, ServerProcess, migrated_database, server_env
+from tests.servers import ROOT, START_TIMEOUT, ServerProcess, migrated_database, server_env
 
 pytestmark = pytest.mark.subprocess
 
@@ -82,7 +82,7 @@ def test_a_restart_between_retries_still_delivers() -> None:
         server = ServerProcess(env)
         server.start()
         try:
-            wait_for(lambda: delivery_row(db)[1] == 1, timeout=30)
+            wait_for(lambda: delivery_row(db)[1] == 1, timeout=START_TIMEOUT)
         except AssertionError:
             pytest.fail(f"the first server never tried the delivery\n{server.log()}")
         server.kill()  # mid-retry: the receiver said 500, the next try is 3 s away
@@ -91,7 +91,7 @@ def test_a_restart_between_retries_still_delivers() -> None:
 
         server.start()  # the same database and port, a new process
         try:
-            wait_for(lambda: delivery_row(db)[0] == "delivered", timeout=30)
+            wait_for(lambda: delivery_row(db)[0] == "delivered", timeout=START_TIMEOUT)
         except AssertionError:
             pytest.fail(f"the restarted server never delivered\n{server.log()}")
         finally:

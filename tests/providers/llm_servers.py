@@ -13,7 +13,6 @@ import json
 import select
 import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,7 +114,6 @@ class FakeLLMServer(abc.ABC):
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.client_closed = threading.Event()
-        self.closed_at: float | None = None
         self.streaming = threading.Event()
         self._lock = threading.Lock()
         server = self
@@ -221,9 +219,7 @@ class FakeLLMServer(abc.ABC):
         return False
 
     def saw_close(self) -> None:
-        if not self.client_closed.is_set():
-            self.closed_at = time.monotonic()
-            self.client_closed.set()
+        self.client_closed.set()
 
     def prompt_of(self, body: dict[str, Any]) -> str:
         """The user message's text (content blocks joined)."""

@@ -4,7 +4,6 @@ stream, driven through ``engine.run_stream`` with ``LLM_PROVIDER=anthropic``."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -124,11 +123,10 @@ def test_cancel_closes_the_http_connection(
     assert isinstance(log, MemoryEventLog)
     wait_for(lambda: any(e["type"] == "stage.delta" for e in log.logged(str(stream.pk))))
 
-    cancelled_at = time.monotonic()
     cancel_job(stream_id=stream.pk, user=user)
 
-    assert server.client_closed.wait(2)
-    assert server.closed_at is not None and server.closed_at - cancelled_at < 0.5
+    # The reply would take 100 s: the connection closing now is the cancel, not its end.
+    assert server.client_closed.wait(10)
     runner.join(10)
     assert result == [StreamStatus.CANCELLED]
 

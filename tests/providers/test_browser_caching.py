@@ -4,6 +4,7 @@ stream on a real local OpenAI-compatible server that reports cached tokens."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from tests.servers import embedded_server, sign_up
 pytestmark = pytest.mark.browser
 
 
-def test_the_card_shows_cached_tokens_and_the_saving(browser_page: Any) -> None:
+def test_the_card_shows_cached_tokens_and_the_saving(browser_page: Any, tmp_path: Path) -> None:
     page = browser_page
     model = OpenAIServer(tokens_in=2000, tokens_out=300, tokens_cached=1500).start()
     try:
@@ -38,8 +39,8 @@ def test_the_card_shows_cached_tokens_and_the_saving(browser_page: Any) -> None:
             expect(summary.locator(".cache-saving")).to_have_text("($0.00067 saved by caching)")
             expect(page.locator("li.stage .stage-tokens").first).to_contain_text("1,500 cached")
             page.set_viewport_size({"width": 1280, "height": 900})
-            page.screenshot(path="/tmp/card-cached-1280.png", full_page=False)
+            page.screenshot(path=tmp_path / "card-cached-1280.png", full_page=False)
             page.set_viewport_size({"width": 390, "height": 844})
-            page.screenshot(path="/tmp/card-cached-390.png", full_page=False)
+            page.screenshot(path=tmp_path / "card-cached-390.png", full_page=False)
     finally:
         model.stop()

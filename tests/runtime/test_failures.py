@@ -399,3 +399,47 @@ def test_an_offline_rate_of_zero_is_a_startup_error(settings: Any) -> None:
     ]
     settings.OFFLINE_TOKENS_PER_SECOND = 50
     assert check_llm_provider() == []
+
+
+# --- a stream's own offline model (X-Offline-Model) ----------------------------------
+
+
+def test_a_streams_own_offline_model_parses_rate_and_faults() -> None:
+    from reports.providers.offline import parse_offline_model
+
+    own = parse_offline_model("rate=400; faults=outline:auth:1,summary:slow:2", default_rate=90)
+    assert own.rate == 400
+    assert [(f.stage, f.kind, f.count) for f in own.faults] == [
+        ("outline", "auth", 1), ("summary", "slow", 2)
+    ]
+    assert parse_offline_model("", default_rate=90).rate == 90
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("rate=fast", "is not a number"), ("rate=0", "above 0"), ("speed=4", "is not rate=<n>"),
+     ("faults=brief", "is not 'stage:fault[:n]'")],
+)
+def test_a_bad_offline_model_is_explained(spec: str, message: str) -> None:
+    from reports.providers.offline import parse_offline_model
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_offline_model(spec, default_rate=90)
+
+
+@streams_db
+def test_a_streams_own_faults_fire_for_it_alone(make_stream: Any) -> None:
+    """Faults a stream brings are counted per stream: each stream meets them once, and a
+    stream without them runs clean, all on one provider (one server, many tests)."""
+    from reports.models import StreamingJob
+
+    with override_provider(OfflineProvider(rate=50_000)):
+        streams = [make_stream(title=f"Plan {n}") for n in range(3)]
+        StreamingJob.objects.filter(pk__in=[streams[0].pk, streams[1].pk]).update(
+            offline_model="rate=50000 faults=outline:auth"
+        )
+        assert [run_stream(s.pk) for s in streams] == [
+            StreamStatus.FAILED, StreamStatus.FAILED, StreamStatus.COMPLETED
+        ]
+    assert stage(streams[0], "outline").error_kind == "auth"
+    assert stage(streams[1], "outline").error_kind == "auth"

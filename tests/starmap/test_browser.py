@@ -8,12 +8,14 @@ and Debian's Chromium through Playwright.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.servers import embedded_server, sign_up
+from tests.conftest import offline_model
+from tests.servers import ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -50,47 +52,49 @@ def create_starmap(page: Any, title: str) -> str:
     return str(card.get_attribute("id"))
 
 
-def test_two_cards_generate_at_once_and_complete_live(browser_page: Any) -> None:
+def test_two_cards_generate_at_once_and_complete_live(
+    browser_page: Any, site: ServerProcess, tmp_path: Path
+) -> None:
     page = browser_page
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     errors: list[str] = []  # e.g. htmx:oobErrorNoTarget for fragments the page cannot show
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    with embedded_server(OFFLINE_TOKENS_PER_SECOND="110") as server:
-        sign_up(page, server.url, "planner")
-        page.goto(server.url + "/starmap/")
-        page.evaluate("window.__sameDocument = true")
+    offline_model(page, "rate=110")
+    sign_up(page, site.url, "two-cards")
+    page.goto(site.url + "/starmap/")
+    page.evaluate("window.__sameDocument = true")
 
-        first = create_starmap(page, "Front desk starmap")
-        second = create_starmap(page, "Complaints starmap")
-        for card_id in (first, second):
-            page.click(f"#{card_id} button:has-text('Generate')")
+    first = create_starmap(page, "Front desk starmap")
+    second = create_starmap(page, "Complaints starmap")
+    for card_id in (first, second):
+        page.click(f"#{card_id} button:has-text('Generate')")
 
-        # Both run at the same time, each on its own card...
-        # (locator waits: a predicate string is eval, which the strict CSP refuses)
-        expect(page.locator(".job-card .summary[data-status=running]")).to_have_count(2)
-        for card_id in (first, second):
-            assert page.locator(f"#{card_id} [role=progressbar]").count() == 1
-            assert not page.locator(f"#{card_id} .when-idle").is_visible()  # no Generate now
-        # ...and both reach completed live, without a reload.
-        for card_id in (first, second):
-            page.locator(f"#{card_id} .summary[data-status=completed]").wait_for(timeout=60_000)
-        assert page.evaluate("window.__sameDocument") is True
-        live = [url for url in sockets if "/ws/live/" in url]
-        assert len(live) == 1, live  # one socket for the page, not one per card
-        assert errors == []  # no console error while both generated
+    # Both run at the same time, each on its own card...
+    # (locator waits: a predicate string is eval, which the strict CSP refuses)
+    expect(page.locator(".job-card .summary[data-status=running]")).to_have_count(2)
+    for card_id in (first, second):
+        assert page.locator(f"#{card_id} [role=progressbar]").count() == 1
+        assert not page.locator(f"#{card_id} .when-idle").is_visible()  # no Generate now
+    # ...and both reach completed live, without a reload.
+    for card_id in (first, second):
+        page.locator(f"#{card_id} .summary[data-status=completed]").wait_for(timeout=60_000)
+    assert page.evaluate("window.__sameDocument") is True
+    live = [url for url in sockets if "/ws/live/" in url]
+    assert len(live) == 1, live  # one socket for the page, not one per card
+    assert errors == []  # no console error while both generated
 
-        for card_id in (first, second):
-            card = page.locator(f"#{card_id}")
-            assert card.locator(".badge").inner_text() == "Completed"
-            assert card.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
-            assert card.locator("text=Open report").is_visible()
-            assert card.locator("button:has-text('Regenerate')").is_visible()
-        page.screenshot(path="/tmp/starmap-cards.png", full_page=True)
+    for card_id in (first, second):
+        card = page.locator(f"#{card_id}")
+        assert card.locator(".badge").inner_text() == "Completed"
+        assert card.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
+        assert card.locator("text=Open report").is_visible()
+        assert card.locator("button:has-text('Regenerate')").is_visible()
+    page.screenshot(path=tmp_path / "starmap-cards.png", full_page=True)
 
-        page.click(f"#{first} >> text=Open report")
-        page.wait_for_url(re.compile(r"/documents/"))
-        document = page.locator("article.document")
-        assert document.locator("h1").inner_text() == "Front desk starmap"
-        assert "Learning objectives" in document.inner_text()
+    page.click(f"#{first} >> text=Open report")
+    page.wait_for_url(re.compile(r"/documents/"))
+    document = page.locator("article.document")
+    assert document.locator("h1").inner_text() == "Front desk starmap"
+    assert "Learning objectives" in document.inner_text()

@@ -16,18 +16,12 @@ from starmap.forms import StarmapJobForm
 from starmap.models import StarmapJob
 from starmap.outputs import Objectives
 from starmap.pipeline import StarmapInput
+from tests.conftest import post_json
 from tests.starmap.conftest import STARMAP_INPUT
 
 
-@pytest.fixture
-def api(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def post(client: Client, payload: Any) -> Any:
-    return client.post("/api/streams/", json.dumps(payload), content_type="application/json")
+    return post_json(client, "/api/streams/", payload)
 
 
 @pytest.mark.django_db

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.servers import embedded_server, log_in, make_staff
+from tests.conftest import offline_model
+from tests.servers import ServerProcess, log_in, make_staff
 
 pytestmark = pytest.mark.browser
 
@@ -60,41 +61,40 @@ def make_starmap(page: Any, base_url: str) -> None:
     page.click("#starmap-form button[name=generate]")
 
 
-def test_the_main_pages_have_no_serious_or_critical_violations(browser_page: Any) -> None:
-    browser = browser_page.context.browser
-    context = browser.new_context(bypass_csp=True, viewport=VIEWPORTS[0])
+def test_the_main_pages_have_no_serious_or_critical_violations(
+    chromium: Any, site: ServerProcess
+) -> None:
+    context = chromium.new_context(bypass_csp=True, viewport=VIEWPORTS[0])
     page = context.new_page()
     page.set_default_timeout(20_000)
     found: dict[str, list[str]] = {}
     # The report's section drafts stream slowly every time: it is still generating
     # when scanned. Starmaps have no stage of that name and finish at once.
-    with embedded_server(
-        OFFLINE_TOKENS_PER_SECOND="400", OFFLINE_FAULTS="sections:slow:400"
-    ) as server:
-        scan(page, server.url + "/accounts/login/", "login and landing", found)
-        scan(page, server.url + "/accounts/signup/", "sign up", found)
-        make_staff(server, "auditor")
-        log_in(page, server.url, "auditor")
-        scan(page, server.url + "/", "report list (empty)", found)
-        scan(page, server.url + "/reports/new/", "new report", found)
-        page.fill("#id_title", "Retention plan")
-        page.fill("#id_client", "Acme Ltd")
-        page.fill("#id_objective", "Reduce churn by 20% within a year.")
-        page.click("button[name=generate]")
-        page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
-        job_url = page.url
-        page.locator("li.stage-running").first.wait_for()
-        scan(page, job_url, "report job page, generating", found)
-        scan(page, server.url + "/", "report list", found)
+    offline_model(page, "rate=400 faults=sections:slow:400")
+    scan(page, site.url + "/accounts/login/", "login and landing", found)
+    scan(page, site.url + "/accounts/signup/", "sign up", found)
+    make_staff(site, "auditor")
+    log_in(page, site.url, "auditor")
+    scan(page, site.url + "/", "report list (empty)", found)
+    scan(page, site.url + "/reports/new/", "new report", found)
+    page.fill("#id_title", "Retention plan")
+    page.fill("#id_client", "Acme Ltd")
+    page.fill("#id_objective", "Reduce churn by 20% within a year.")
+    page.click("button[name=generate]")
+    page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
+    job_url = page.url
+    page.locator("li.stage-running").first.wait_for()
+    scan(page, job_url, "report job page, generating", found)
+    scan(page, site.url + "/", "report list", found)
 
-        make_starmap(page, server.url)
-        card = page.locator("article.job-card").first
-        card.locator(".summary[data-status=completed]").wait_for(timeout=90_000)
-        scan(page, server.url + "/starmap/", "starmap list", found)
-        document = card.locator("a", has_text="Open report").get_attribute("href")
-        scan(page, server.url + str(document), "document page", found)
-        scan(page, server.url + "/settings/", "settings", found)
-        scan(page, server.url + "/analytics/", "analytics (staff)", found)
+    make_starmap(page, site.url)
+    card = page.locator("article.job-card").first
+    card.locator(".summary[data-status=completed]").wait_for(timeout=90_000)
+    scan(page, site.url + "/starmap/", "starmap list", found)
+    document = card.locator("a", has_text="Open report").get_attribute("href")
+    scan(page, site.url + str(document), "document page", found)
+    scan(page, site.url + "/settings/", "settings", found)
+    scan(page, site.url + "/analytics/", "analytics (staff)", found)
     context.close()
     assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())
 

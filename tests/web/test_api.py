@@ -11,6 +11,7 @@ from django.test import Client
 from reports.models import ReportJob, StreamingJob
 from reports.providers.fake import FakeProvider
 from reports.runtime.engine import run_stream
+from tests.conftest import post_json
 
 SNAPSHOT_FIELDS = {
     "tokens_cached",
@@ -52,12 +53,6 @@ STAGE_FIELDS = {
 }
 
 
-def post(client: Client, path: str, body: Any = None, raw: str | None = None) -> Any:
-    token = client.cookies["csrftoken"].value
-    data = raw if raw is not None else json.dumps(body or {})
-    return client.post(path, data, content_type="application/json", HTTP_X_CSRFTOKEN=token)
-
-
 @pytest.mark.django_db
 def test_pipelines_list_types_stages_and_input_schema(api: Client) -> None:
     response = api.get("/api/pipelines/")
@@ -84,7 +79,7 @@ def test_pipelines_list_types_stages_and_input_schema(api: Client) -> None:
 
 @pytest.mark.django_db
 def test_create_returns_201_and_a_full_snapshot(api: Client, report_input: dict[str, str]) -> None:
-    response = post(api, "/api/streams/", {"type": "report", "input_data": report_input})
+    response = post_json(api, "/api/streams/", {"type": "report", "input_data": report_input})
     assert response.status_code == 201
     snapshot = response.json()
     assert set(snapshot) >= SNAPSHOT_FIELDS
@@ -99,8 +94,8 @@ def test_create_returns_201_and_a_full_snapshot(api: Client, report_input: dict[
 def test_create_for_a_job_with_an_active_stream_returns_it_with_200(
     api: Client, report_input: dict[str, str]
 ) -> None:
-    first = post(api, "/api/streams/", {"type": "report", "input_data": report_input}).json()
-    again = post(api, "/api/streams/", {"type": "report", "job_id": first["job_id"]})
+    first = post_json(api, "/api/streams/", {"type": "report", "input_data": report_input}).json()
+    again = post_json(api, "/api/streams/", {"type": "report", "job_id": first["job_id"]})
     assert again.status_code == 200
     assert again.json()["stream_id"] == first["stream_id"]
     assert StreamingJob.objects.count() == 1
@@ -154,7 +149,7 @@ def test_snapshot_stage_and_report_of_a_finished_stream(
 def test_bad_create_requests_get_a_clear_json_4xx(
     api: Client, body: Any, status: int, code: str
 ) -> None:
-    response = post(api, "/api/streams/", body)
+    response = post_json(api, "/api/streams/", body)
     assert response.status_code == status
     assert response.json()["error"] == code
     assert response.json()["message"]
@@ -163,7 +158,7 @@ def test_bad_create_requests_get_a_clear_json_4xx(
 
 @pytest.mark.django_db
 def test_field_errors_name_the_field(api: Client) -> None:
-    response = post(
+    response = post_json(
         api, "/api/streams/", {"type": "report", "input_data": {"title": "t", "client": ""}}
     )
     fields = {d["field"] for d in response.json()["details"]}
@@ -172,7 +167,7 @@ def test_field_errors_name_the_field(api: Client) -> None:
 
 @pytest.mark.django_db
 def test_malformed_json_is_a_4xx_not_a_500(api: Client) -> None:
-    response = post(api, "/api/streams/", raw="{not json")
+    response = post_json(api, "/api/streams/", raw="{not json")
     assert response.status_code == 400
     body = response.json()  # the API's one error shape (reports/web/api.py)
     assert set(body) == {"error", "message", "details"}
@@ -182,7 +177,7 @@ def test_malformed_json_is_a_4xx_not_a_500(api: Client) -> None:
 
 @pytest.mark.django_db
 def test_oversized_body_is_refused(api: Client) -> None:
-    response = post(
+    response = post_json(
         api, "/api/streams/", raw=json.dumps({"type": "report", "input_data": {"x": "y" * 300_000}})
     )
     assert response.status_code in (400, 413)
@@ -193,8 +188,9 @@ def test_oversized_body_is_refused(api: Client) -> None:
     "path",
     [
         "/api/streams/not-a-uuid/",
-        f"/api/streams/{uuid.uuid4()}/",
-        f"/api/reports/{uuid.uuid4()}/",
+        # Fixed ids: pytest-xdist needs every worker to collect the same test ids.
+        "/api/streams/5d0c2a6e-3f1b-4c8e-9a57-0b6f1e2d4c39/",
+        "/api/reports/0e8f3b1c-7a24-4d69-8b15-c3a9e6f2d701/",
         "/api/reports/zzz/",
     ],
 )
@@ -212,7 +208,7 @@ def test_another_users_stream_is_invisible(make_stream: Any, other_user: User) -
     assert client.get(f"/api/streams/{stream.pk}/").status_code == 404
     assert client.get(f"/api/streams/{stream.pk}/stages/brief/").status_code == 404
     client.get("/accounts/login/")
-    assert post(client, f"/api/streams/{stream.pk}/cancel/").status_code == 404
+    assert post_json(client, f"/api/streams/{stream.pk}/cancel/").status_code == 404
     stream.refresh_from_db()
     assert stream.status == "pending"
 
@@ -289,3 +285,35 @@ def test_a_bearer_token_works_without_csrf(user: User, report_input: dict[str, s
     assert client.get(path, headers=auth).status_code == 200
     wrong = client.get(path, headers={"Authorization": "Bearer rs_nope"})
     assert wrong.status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("allowed", [True, False])
+def test_x_offline_model_sets_the_streams_offline_model_where_allowed(
+    api: Client, report_input: dict[str, str], settings: Any, allowed: bool
+) -> None:
+    settings.OFFLINE_MODEL_HEADER = allowed
+    token = api.cookies["csrftoken"].value
+    response = api.post(
+        "/api/streams/", json.dumps({"type": "report", "input_data": report_input}),
+        content_type="application/json", HTTP_X_CSRFTOKEN=token,
+        HTTP_X_OFFLINE_MODEL="rate=400 faults=outline:auth:1",
+    )
+    assert response.status_code == 201
+    stream = StreamingJob.objects.get(pk=response.json()["stream_id"])
+    assert stream.offline_model == ("rate=400 faults=outline:auth:1" if allowed else "")
+
+
+@pytest.mark.django_db
+def test_a_bad_x_offline_model_is_a_422(
+    api: Client, report_input: dict[str, str], settings: Any
+) -> None:
+    settings.OFFLINE_MODEL_HEADER = True
+    token = api.cookies["csrftoken"].value
+    response = api.post(
+        "/api/streams/", json.dumps({"type": "report", "input_data": report_input}),
+        content_type="application/json", HTTP_X_CSRFTOKEN=token, HTTP_X_OFFLINE_MODEL="rate=0",
+    )
+    assert response.status_code == 422
+    assert "rate must be a number above 0" in response.json()["message"]
+    assert not StreamingJob.objects.exists()

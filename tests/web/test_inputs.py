@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from django import forms
-from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.test import Client
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,7 +15,7 @@ from reports.models import ReportJob
 from reports.web.forms import SchemaForm
 from starmap.forms import StarmapJobForm
 from starmap.models import StarmapJob
-from tests.conftest import REPORT_INPUT
+from tests.conftest import REPORT_INPUT, post_json
 from tests.starmap.conftest import STARMAP_INPUT
 
 FORMS: dict[str, type[SchemaForm]] = {"report": ReportJobForm, "starmap": StarmapJobForm}
@@ -25,16 +23,8 @@ JOBS: dict[str, Any] = {"report": ReportJob, "starmap": StarmapJob}
 BASE: dict[str, dict[str, Any]] = {"report": REPORT_INPUT, "starmap": STARMAP_INPUT}
 
 
-@pytest.fixture
-def api(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def post(client: Client, type: str, input_data: Any) -> Any:
-    body = {"type": type, "input_data": input_data}
-    return client.post("/api/streams/", json.dumps(body), content_type="application/json")
+    return post_json(client, "/api/streams/", {"type": type, "input_data": input_data})
 
 
 @pytest.mark.django_db

@@ -7,24 +7,17 @@ Run on its own: ``.venv/bin/pytest -m browser tests/web/test_layout_browser.py``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.servers import ServerProcess, embedded_server, log_in, make_staff, sign_up
+from tests.servers import ServerProcess, log_in, make_staff, sign_up
 
 pytestmark = pytest.mark.browser
 
 LONG_TITLE = "Quarterly" + "x" * 191  # 200 characters, no space to break at
 LONG_WORD = "https://example.com/" + "a" * 180
 VIEWPORTS = ({"width": 1280, "height": 900}, {"width": 390, "height": 844})
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with embedded_server(OFFLINE_TOKENS_PER_SECOND="400") as running:
-        yield running
 
 
 def page_width(page: Any) -> int:
@@ -41,11 +34,11 @@ def overflowing(page: Any, selector: str) -> list[str]:
 
 
 def test_a_long_title_and_a_long_word_fit_every_page_and_viewport(
-    browser_page: Any, server: ServerProcess
+    browser_page: Any, site: ServerProcess
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "longwords")
-    page.goto(server.url + "/reports/new/")
+    sign_up(page, site.url, "longwords")
+    page.goto(site.url + "/reports/new/")
     page.fill("#id_title", LONG_TITLE)
     page.fill("#id_client", "C" * 200)
     page.fill("#id_objective", f"Read {LONG_WORD} first.")
@@ -54,7 +47,7 @@ def test_a_long_title_and_a_long_word_fit_every_page_and_viewport(
     page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
     job_url = page.url
 
-    page.goto(server.url + "/starmap/")
+    page.goto(site.url + "/starmap/")
     page.fill("#id_title", LONG_TITLE)
     page.fill("#id_organisation", "O" * 200)
     page.fill("#id_industry", "Healthcare")
@@ -67,7 +60,7 @@ def test_a_long_title_and_a_long_word_fit_every_page_and_viewport(
     page.locator("article.job-card").first.wait_for()
     starmap_url = page.locator("article.job-card h2 a").first.get_attribute("href")
 
-    pages = [job_url, server.url + "/", server.url + "/starmap/", server.url + starmap_url]
+    pages = [job_url, site.url + "/", site.url + "/starmap/", site.url + starmap_url]
     for viewport in VIEWPORTS:
         page.set_viewport_size(viewport)
         for url in pages:
@@ -77,19 +70,19 @@ def test_a_long_title_and_a_long_word_fit_every_page_and_viewport(
 
 
 def test_admin_lists_keep_a_long_title_to_one_short_cell(
-    browser_page: Any, server: ServerProcess
+    browser_page: Any, site: ServerProcess
 ) -> None:
     page = browser_page
-    make_staff(server, "admin-longwords")
-    log_in(page, server.url, "admin-longwords")
-    page.goto(server.url + "/reports/new/")
+    make_staff(site, "admin-longwords")
+    log_in(page, site.url, "admin-longwords")
+    page.goto(site.url + "/reports/new/")
     page.fill("#id_title", LONG_TITLE)
     page.fill("#id_client", "Acme")
     page.fill("#id_objective", "Plan.")
     page.click("button[name=generate]")
     page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
     for path in ("/admin/reports/streamingjob/", "/admin/reports/reportjob/"):
-        page.goto(server.url + path)
+        page.goto(site.url + path)
         cell = page.locator("#result_list tbody tr", has_text="Quarterly").first
         title = cell.locator("th, td").filter(has_text="Quarterly").first
         box = title.bounding_box()
@@ -99,11 +92,11 @@ def test_admin_lists_keep_a_long_title_to_one_short_cell(
 
 
 def test_a_starmap_document_s_tables_scroll_in_their_box_on_a_phone(
-    browser_page: Any, server: ServerProcess
+    browser_page: Any, site: ServerProcess
 ) -> None:
     page = browser_page
-    sign_up(page, server.url, "tables")
-    page.goto(server.url + "/starmap/")
+    sign_up(page, site.url, "tables")
+    page.goto(site.url + "/starmap/")
     page.fill("#id_title", "Front desk starmap")
     page.fill("#id_organisation", "Northwind Health")
     page.fill("#id_industry", "Healthcare")

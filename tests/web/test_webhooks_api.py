@@ -12,6 +12,7 @@ from django.test import Client
 
 from reports.models import Webhook, create_api_token
 from reports.notify.targets import is_public
+from tests.conftest import post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -19,11 +20,7 @@ PUBLIC_URL = "https://93.184.215.14/hooks/reportsite"  # an address literal: no 
 
 
 def post(client: Client, body: Any) -> Any:
-    token = client.cookies["csrftoken"].value
-    return client.post(
-        "/api/webhooks/", json.dumps(body), content_type="application/json",
-        HTTP_X_CSRFTOKEN=token,
-    )
+    return post_json(client, "/api/webhooks/", body)
 
 
 def delete(client: Client, webhook_id: str) -> Any:

@@ -225,6 +225,7 @@ class StreamRun:
                 job_type=stream.type,
                 stage_key=key,
                 draft=partial(spec.draft, context) if spec.draft else None,
+                offline_model=stream.offline_model,
             )
             if request.output is not None and not provider.structured_output(model):
                 request = with_schema_instructions(request, request.output)
