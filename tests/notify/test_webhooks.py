@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
-from reports.models import DeliveryAttempt, OutboxStatus, WebhookDelivery
+from reports.models import DeliveryAttempt, OutboxStatus, Webhook, WebhookDelivery
 from reports.notify.sending import backoff_seconds, send_due
 from reports.notify.webhooks import webhook_create, webhook_delete
 from reports.providers.base import PermanentError
@@ -193,3 +194,42 @@ def test_a_target_that_turned_private_is_refused_at_delivery_time(
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == OutboxStatus.GAVE_UP
     assert "private, loopback or reserved" in delivery.last_error
+
+
+def test_a_target_that_turned_into_nat64_of_loopback_is_refused_at_delivery_time(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any
+) -> None:
+    # Registered while private targets were allowed; by delivery time they are not, and
+    # the IPv6 form that carries 127.0.0.1 is judged by what it carries (issue 32).
+    webhook_create(user=user, url="http://[64:ff9b::7f00:1]:9/hook", events=ENDINGS)
+    webhook_settings.WEBHOOK_ALLOW_PRIVATE = False
+    completed_stream(make_stream)
+    send_due()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.last_status_code) == (OutboxStatus.GAVE_UP, None)
+    assert "private, loopback or reserved" in delivery.last_error
+
+
+def test_a_delivery_connects_to_the_address_it_checked_not_a_fresh_lookup(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name answers one address when checked and another after; the
+    POST goes to the checked one (two receivers on one port, 127.0.0.1 and 127.0.0.2)."""
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.test":  # no DNS server here: this stands in for one
+            host = next(answers, "127.0.0.2")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    with running_receiver() as checked, running_receiver(host="127.0.0.2",
+                                                         port=checked.port) as rebound:
+        webhook_create(user=user, url=f"http://localhost:{checked.port}/hook", events=ENDINGS)
+        Webhook.objects.update(url=f"http://rebind.test:{checked.port}/hook")
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        completed_stream(make_stream)
+        send_due()
+    assert (checked.count(), rebound.count()) == (1, 0)
+    assert checked.requests[0].headers["Host"] == f"rebind.test:{checked.port}"
