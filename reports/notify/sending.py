@@ -4,7 +4,7 @@ Each send claims its row first (a conditional UPDATE with a time limit), so two
 processes never send the same row at once and a sender that dies only delays it. A
 failure (no answer, a non-2xx answer, a mail server that refuses) is retried with
 exponential backoff, ``WEBHOOK_MAX_ATTEMPTS`` times in all, with the same delivery id
-and the same signed body every time.
+and the same body every time (each attempt signs it with its own time: signing.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from reports.models import (
     WebhookDelivery,
 )
 from reports.notify.preferences import wants_email
-from reports.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
+from reports.notify.signing import signed_headers
 from reports.notify.targets import Target, UnsafeTarget, check_target
 
 logger = logging.getLogger(__name__)
@@ -96,9 +96,8 @@ def send_delivery(delivery_id: Any) -> str | None:
         code = post(target, body, {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(body, delivery.webhook.secret),
-            DELIVERY_HEADER: str(delivery.pk),
-            EVENT_HEADER: delivery.event,
+            **signed_headers(body, delivery.webhook.secret, delivery_id=str(delivery.pk),
+                             event=delivery.event),
         })
         if not 200 <= code < 300:
             error = f"HTTP {code}"

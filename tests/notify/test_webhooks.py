@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import socket
+import time
+import uuid
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from django.contrib.auth.models import User
 
 from reports.models import DeliveryAttempt, OutboxStatus, Webhook, WebhookDelivery
 from reports.notify.sending import backoff_seconds, send_due
+from reports.notify.signing import verify_v2
 from reports.notify.webhooks import webhook_create, webhook_delete
 from reports.providers.base import PermanentError
 from reports.providers.fake import FakeProvider, Script
@@ -233,3 +236,55 @@ def test_a_delivery_connects_to_the_address_it_checked_not_a_fresh_lookup(
         send_due()
     assert (checked.count(), rebound.count()) == (1, 0)
     assert checked.requests[0].headers["Host"] == f"rebind.test:{checked.port}"
+
+
+def test_a_delivery_signs_its_id_and_time_so_a_replay_does_not_verify(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any
+) -> None:
+    with running_receiver() as receiver:
+        webhook = webhook_create(user=user, url=receiver.url, events=ENDINGS)
+        stream = completed_stream(make_stream)
+        before = int(time.time())
+        send_due()
+    [got] = receiver.requests
+    delivery_id = str(WebhookDelivery.objects.get().pk)
+    timestamp = int(got.headers["X-Reportsite-Timestamp"])
+    assert before - 1 <= timestamp <= time.time() + 1
+    signed = f"{delivery_id}.{timestamp}.".encode() + got.body
+    mac = hmac.new(webhook.secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert got.headers["X-Reportsite-Signature-V2"] == f"t={timestamp},v1={mac}"
+    # The body names its delivery and the ending's time too; the contract's keys stay.
+    payload = json.loads(got.body)
+    assert payload["delivery_id"] == delivery_id == got.headers["X-Reportsite-Delivery"]
+    assert abs(payload["timestamp"] - timestamp) <= 5
+    assert (payload["event"], payload["stream"]["stream_id"]) == ("stream.completed",
+                                                                  str(stream.pk))
+
+    def ok(**changes: Any) -> bool:
+        args = {"body": got.body, "secret": webhook.secret, "delivery_id": delivery_id,
+                "signature": got.headers["X-Reportsite-Signature-V2"],
+                "now": float(timestamp), **changes}
+        return verify_v2(args.pop("body"), args.pop("secret"), **args)
+
+    assert ok()
+    assert ok(now=timestamp + 299.0)
+    assert not ok(now=timestamp + 301.0)  # replayed after the tolerance
+    assert not ok(now=timestamp - 301.0)
+    assert not ok(delivery_id=str(uuid.uuid4()))  # replayed under another id
+    assert not ok(body=got.body.replace(b"completed", b"cancelled"))
+    assert not ok(secret="whsec_another")
+    assert not ok(signature=f"t={timestamp + 1},v1={mac}")  # a retimed header
+    assert not ok(signature="v1=" + mac)
+
+
+def test_each_webhook_gets_its_own_delivery_id_in_its_body(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any
+) -> None:
+    with running_receiver() as receiver:
+        for n in range(2):
+            webhook_create(user=user, url=f"{receiver.url}?{n}", events=ENDINGS)
+        completed_stream(make_stream)
+        send_due()
+    ids = sorted(json.loads(r.body)["delivery_id"] for r in receiver.requests)
+    assert ids == sorted(str(pk) for pk in WebhookDelivery.objects.values_list("pk", flat=True))
+    assert len(set(ids)) == 2
