@@ -30,6 +30,7 @@ from reports.domain.config import config
 from reports.domain.events import SNAPSHOT, EventType
 from reports.live.access import visible_ids
 from reports.live.auth import chosen_subprotocol
+from reports.live.close_codes import FORBIDDEN
 from reports.live.deltas import SavedText, follow_text
 from reports.live.frames import BadFrame, RequestBudget, decode_frame
 from reports.live.hub import Delivery, Feed, Mailbox, hub, saved_output_loader
@@ -38,7 +39,6 @@ from reports.streams.selectors import stream_snapshot
 
 logger = logging.getLogger(__name__)
 
-FORBIDDEN = 4403
 MAX_STREAMS_PER_SOCKET = 100
 
 
