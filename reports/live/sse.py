@@ -3,7 +3,8 @@
 The same JSON events as the WebSocket, one per SSE message, with ``id:`` = ``seq``.
 A fresh connection gets a ``snapshot`` first; a reconnect with ``Last-Event-ID`` gets
 exactly the events after that id from the event log (``reports.events.eventlog``), or a
-snapshot when the log no longer reaches back that far. Live events are forwarded in
+snapshot when it cannot: the log no longer reaches back that far, the id is ahead of
+the stream, or it is not a number (docs/security.md). Live events are forwarded in
 ``seq`` order without duplicates; a gap (the channel layer dropped something) is
 filled from the log or answered with a snapshot. A comment line every
 ``SSE_HEARTBEAT_SECONDS`` keeps proxies from closing an idle connection.
@@ -38,14 +39,18 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": code, "message": message, "details": None}, status=status)
 
 
+# Larger ids are no seq this site sends (and not a valid Redis stream id).
+MAX_EVENT_ID = 2**53
+
+
 def _last_event_id(request: HttpRequest) -> int | None:
+    """The id to resume after; None when absent or malformed (a snapshot then)."""
     # EventSource sends the header; ``?last_event_id=`` serves clients that cannot.
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
-    try:
-        value = int(raw.strip())
-    except ValueError:
+    raw = (request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "").strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_EVENT_ID)):
         return None
-    return value if value >= 0 else None
+    value = int(raw)
+    return value if value <= MAX_EVENT_ID else None
 
 
 async def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
@@ -99,7 +104,7 @@ class EventSource:
             yield f"retry: {RETRY_MS}\n\n"
             replay = None
             if self.last_event_id is not None:
-                replay = await event_log().since(self.stream_id, self.last_event_id)
+                replay = await self.replay_after(self.last_event_id)
             if replay is None:
                 async for message in self.resync():
                     yield message
@@ -134,6 +139,22 @@ class EventSource:
                     yield text
         finally:
             feeds.leave(self.stream_id, mailbox)
+
+    async def replay_after(self, last_id: int) -> list[dict[str, Any]] | None:
+        """The events after ``last_id``, or None when they cannot be served from there:
+        the log no longer reaches back to it, or it is ahead of any seq the stream has
+        had (the client's id is from elsewhere; waiting for it would be silence)."""
+        log = event_log()
+        replay = await log.since(self.stream_id, last_id)
+        if replay != []:
+            return replay
+        newest = await log.newest(self.stream_id)
+        stored = await sync_to_async(self._stored_seq)()
+        return replay if last_id <= max(newest or 0, stored) else None
+
+    def _stored_seq(self) -> int:
+        found = StreamingJob.objects.filter(pk=self.stream_id).values_list("seq", flat=True)
+        return int(found.first() or 0)
 
     async def live(self, event: dict[str, Any]) -> AsyncIterator[str]:
         """Forward a live event; fill a gap before it from the log, or resync."""
