@@ -21,6 +21,7 @@ from reports.web.api_common import (
     stream_or_404,
     version_out,
 )
+from reports.web.downloads import attachment
 from reports.web.limits import check_creation_rate
 
 router = Router()
@@ -108,9 +109,7 @@ def download(doc: exports.Document, fmt: str) -> HttpResponse:
     if fmt not in exports.FORMATS:
         raise services.NotFound(f"No export format {fmt!r}: one of {', '.join(exports.FORMATS)}.")
     content, content_type, filename = exports.export(doc, fmt)
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return attachment(content, content_type, filename)
 
 
 @router.get(
