@@ -35,6 +35,7 @@ from reports.models import (
 from reports.notify.preferences import wants_email
 from reports.notify.signing import signed_headers
 from reports.notify.targets import Target, UnsafeTarget, check_target
+from reports.pipelines.inputs import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,8 @@ def _settle(model: Any, pk: Any, number: int, error: str, final: bool, **fields:
 def notice_message(notice: EmailNotice) -> tuple[str, str]:
     """The subject and text of a notice, with a link to the document (or the stream)."""
     stream = notice.stream
-    title = stream.title or stream.input_data.get("title") or "Your report"
+    # One line: a title saved before titles had to be would break the Subject header.
+    title = one_line(str(stream.title or stream.input_data.get("title") or "")) or "Your report"
     completed = stream.status == StreamStatus.COMPLETED and notice.event.endswith("completed")
     report = latest_version(stream) if completed else None
     path = (

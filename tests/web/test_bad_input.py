@@ -175,3 +175,54 @@ def test_signed_in_pages_are_never_cached(client: Client) -> None:
     response = client.get("/")
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
     assert "no-store" not in Client().get("/accounts/signup/").get("Cache-Control", "")
+
+
+# Line breaks and the like in a title reach headers (an e-mail subject, a file name):
+# a title is one line (issue 32: CR/LF was accepted and the e-mail notice failed).
+ONE_LINE_BREAKERS = ["Plan\r\nBcc: x@example.com", "Plan\nB", "Plan\rB", "Plan\tB",
+                     "Plan\x85B", "Plan\u2028B", "Plan\u2029B", "Plan\x1bB"]
+
+
+@pytest.mark.parametrize("job_type", ["report", "starmap"])
+@pytest.mark.parametrize("title", ONE_LINE_BREAKERS)
+def test_a_title_with_a_line_break_or_control_character_is_a_422(
+    client: Client, report_input: dict[str, str], job_type: str, title: str
+) -> None:
+    inputs = {**(report_input if job_type == "report" else STARMAP), "title": title}
+    body = assert_api_error(
+        post_json(client, "/api/streams/", {"type": job_type, "input_data": inputs}), 422
+    )
+    assert body["details"] == [
+        {"field": "title",
+         "message": "This field must be one line, not blank, without control characters."}
+    ]
+    assert not StreamingJob.objects.exists()
+
+
+def test_a_fork_cannot_bring_a_line_break_into_the_title(
+    client: Client, stream: StreamingJob
+) -> None:
+    body = assert_api_error(post_json(client, f"/api/streams/{stream.pk}/fork/", {
+        "from_stage": "brief", "input_data": {"title": "New\r\nTitle"},
+    }), 422)
+    assert [d["field"] for d in body["details"]] == ["title"]
+    assert StreamingJob.objects.count() == 1
+
+
+def test_the_form_refuses_a_title_with_a_line_break(client: Client) -> None:
+    response = client.post("/reports/new/", {
+        "title": "Plan\r\nB", "client": "Acme", "objective": "Grow.",
+    })
+    assert response.status_code in (200, 422)
+    assert "must be one line" in response.content.decode()
+    assert not StreamingJob.objects.exists()
+
+
+def test_the_published_schema_says_a_title_is_one_line(client: Client) -> None:
+    import re
+
+    for pipeline in client.get("/api/pipelines/").json():
+        pattern = pipeline["input_schema"]["properties"]["title"]["pattern"]
+        assert re.fullmatch(pattern, "Plan B")
+        for bad in ONE_LINE_BREAKERS:
+            assert not re.fullmatch(pattern, bad), (pipeline["type"], bad)
