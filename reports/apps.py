@@ -15,7 +15,7 @@ class ReportsConfig(AppConfig):
         from reports.notify.outbox import record_ending
         from reports.runtime import checks  # noqa: F401
         from reports.runtime.hooks import register_ending_hook
-        from reports.web import admin, admin_notify  # noqa: F401
+        from reports.web import admin, admin_notify, admin_tokens  # noqa: F401
 
         # A stream's ending records its webhook deliveries and the owner's e-mail notice.
         register_ending_hook(record_ending)
