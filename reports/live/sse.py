@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
@@ -28,11 +29,16 @@ from reports.domain.config import config
 from reports.domain.events import SNAPSHOT, EventType
 from reports.events.eventlog import event_log
 from reports.live.deltas import follow_text
+from reports.live.guards import Guard, warden
 from reports.live.hub import Mailbox, hub
 from reports.models import ACTIVE_STATUSES, ApiToken, StageStatus, StreamingJob
 from reports.streams.selectors import stream_for_user, stream_snapshot
 
 RETRY_MS = 2000
+# The last message of a stream whose access was revoked (no id: it is no event).
+REVOKED_MESSAGE = (
+    'data: {"type":"error","error":"unauthorized","message":"Access revoked: sign in again."}\n\n'
+)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -53,26 +59,37 @@ def _last_event_id(request: HttpRequest) -> int | None:
     return value if value <= MAX_EVENT_ID else None
 
 
-async def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
-    """``Authorization: Bearer <token>`` (as the rest of the API), else the session."""
+async def _user(request: HttpRequest) -> tuple[AbstractBaseUser | AnonymousUser, Guard]:
+    """``Authorization: Bearer <token>`` (as the rest of the API), else the session; and
+    the guard that ends the response when that access is revoked (its callback is set
+    by the ``EventSource``)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        found = await sync_to_async(ApiToken.objects.user_for)(token.strip())
-        return found if found is not None else AnonymousUser()
-    return await request.auser()
+        found = await sync_to_async(ApiToken.objects.token_for)(token.strip())
+        if found is None:
+            return AnonymousUser(), Guard(None, _unset)
+        return found.user, Guard(found.user.pk, _unset, token_id=found.pk)
+    user = await request.auser()
+    session_hash = str(await request.session.aget(HASH_SESSION_KEY, ""))
+    return user, Guard(user.pk, _unset, session_key=request.session.session_key,
+                       session_hash=session_hash)
+
+
+def _unset() -> None:
+    raise AssertionError("the EventSource sets the guard's callback")
 
 
 @require_GET
 async def stream_events(request: HttpRequest, stream_id: str) -> HttpResponseBase:
     """The stream's events as ``text/event-stream`` (owner or staff only)."""
-    user = await _user(request)
+    user, guard = await _user(request)
     if not user.is_authenticated:
         return _error(401, "unauthorized", "Log in first.")
     stream = await sync_to_async(stream_for_user)(stream_id, user)
     if stream is None:
         return _error(404, "not_found", "No such stream.")
-    source = EventSource(str(stream.pk), _last_event_id(request))
+    source = EventSource(str(stream.pk), _last_event_id(request), guard)
     response = StreamingHttpResponse(source.messages(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
@@ -87,9 +104,10 @@ def sse_message(event: dict[str, Any]) -> str:
 class EventSource:
     """One client's connection: what it has been sent, and what comes next."""
 
-    def __init__(self, stream_id: str, last_event_id: int | None) -> None:
+    def __init__(self, stream_id: str, last_event_id: int | None, guard: Guard) -> None:
         self.stream_id = stream_id
         self.last_event_id = last_event_id
+        self.guard = guard
         self.last_seq: int | None = None
         # Characters of each running stage's text the client has (to repair deltas).
         self.text_len: dict[str, int] = {}
@@ -98,7 +116,9 @@ class EventSource:
         """The response body: snapshot or replay, then live events and heartbeats."""
         # Join this process's feed of the stream before reading the log or the
         # snapshot, so nothing falls in between.
-        mailbox, feeds = Mailbox(), hub()
+        mailbox, feeds, watch = Mailbox(), hub(), warden()
+        self.guard.on_revoked = mailbox.interrupt  # the loop below then says so and ends
+        await watch.enter(self.guard)
         await feeds.join(self.stream_id, mailbox)
         try:
             yield f"retry: {RETRY_MS}\n\n"
@@ -119,6 +139,9 @@ class EventSource:
             last_sent = loop.time()
             while True:
                 item = await mailbox.get(timeout=idle_check)
+                if self.guard.revoked:
+                    yield REVOKED_MESSAGE
+                    return
                 if item is None:
                     # Quiet: if the stream ended and its final event was dropped, catch up.
                     if await sync_to_async(self._finished_past_last_seq)():
@@ -139,6 +162,7 @@ class EventSource:
                     yield text
         finally:
             feeds.leave(self.stream_id, mailbox)
+            watch.leave(self.guard)
 
     async def replay_after(self, last_id: int) -> list[dict[str, Any]] | None:
         """The events after ``last_id``, or None when they cannot be served from there:
