@@ -146,12 +146,12 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
     ``MAX_ACTIVE_STREAMS_PER_USER`` are accepted and wait (``queue_position``)."""
     if payload.job_id is None and payload.input_data is None:
         raise services.InvalidInput("Give a job_id, or input_data to create a job from.")
-    check_creation_rate(request)
     stream, created = services.create_streaming_job(
         job_id=payload.job_id,
         user=request_user(request),
         type=payload.type,
         input_data=payload.input_data,
+        before_create=lambda: check_creation_rate(request),  # a 422 does not count
     )
     return Status(201 if created else 200, stream_snapshot(stream))
 

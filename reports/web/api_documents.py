@@ -94,13 +94,13 @@ def fork(request: HttpRequest, stream_id: str, payload: ForkIn) -> Status[dict[s
     """A new stream of the same job: stages before ``from_stage`` are copied (never sent
     to the model again); ``from_stage`` and after run with the edited input."""
     stream_or_404(request, stream_id)
-    check_creation_rate(request)
     new = fork_stream(
         stream_id=stream_id,
         user=request_user(request),
         from_stage=payload.from_stage,
         input_data=payload.input_data,
         instructions=payload.instructions,
+        before_create=lambda: check_creation_rate(request),  # a 422 does not count
     )
     return Status(201, stream_snapshot(new))
 

@@ -27,7 +27,7 @@ def job_or_404(request: HttpRequest, job_model: type[Job], job_id: str) -> Job:
 def generate(request: HttpRequest, job: BaseJob) -> None:
     """Start (or regenerate) the job; a refusal becomes a message on the next page."""
     try:
-        check_creation_rate(request)
-        services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type)
+        services.create_streaming_job(job_id=job.pk, user=request.user, type=job.job_type,
+                                      before_create=lambda: check_creation_rate(request))
     except ServiceError as exc:
         messages.error(request, exc.message)
