@@ -146,6 +146,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+# The site's 403 page (JSON ``csrf_failed`` under /api/), not Django's bare one.
+CSRF_FAILURE_VIEW = "reports.web.middleware.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 

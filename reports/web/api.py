@@ -31,6 +31,7 @@ from reports.web.api_tokens import router as tokens_router
 from reports.web.api_webhooks import router as webhooks_router
 from reports.web.auth import BearerToken
 from reports.web.limits import RateLimited, check_creation_rate
+from reports.web.middleware import CSRF_MESSAGES, ERROR_CODES
 
 api = NinjaAPI(
     title="Reportsite API",
@@ -102,7 +103,14 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return error(request, exc.status_code, "error", str(exc))
+    """ninja's own refusals, each with a documented code (docs/api.md, "Errors"): its
+    session auth's CSRF check, a body it cannot parse, and any other status."""
+    status, text = exc.status_code, str(exc)
+    if status == 403 and "CSRF" in text:
+        return error(request, 403, "csrf_failed", CSRF_MESSAGES["api"])
+    if status == 400 and text.startswith("Cannot parse request body"):
+        return error(request, 400, "bad_request", "The request body is not valid JSON.")
+    return error(request, status, ERROR_CODES.get(status, "bad_request"), text)
 
 
 @api.get("/pipelines/", response=list[PipelineOut], tags=["pipelines"])
