@@ -40,13 +40,17 @@ logger = logging.getLogger(__name__)
 GROUP_RENEW_SECONDS = 3600.0
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(eq=False)
 class Guard:
     """What let one socket (or event stream) in; ``on_revoked`` is called once, on the
     event loop, when that no longer holds."""
 
     user_id: Any
-    on_revoked: Callable[[], None]
+    on_revoked: Callable[[], None] = _nothing
     token_id: int | None = None
     session_key: str | None = None
     session_hash: str = ""

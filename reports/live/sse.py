@@ -61,23 +61,18 @@ def _last_event_id(request: HttpRequest) -> int | None:
 
 async def _user(request: HttpRequest) -> tuple[AbstractBaseUser | AnonymousUser, Guard]:
     """``Authorization: Bearer <token>`` (as the rest of the API), else the session; and
-    the guard that ends the response when that access is revoked (its callback is set
-    by the ``EventSource``)."""
+    the guard of that access (reports/live/guards.py)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         found = await sync_to_async(ApiToken.objects.token_for)(token.strip())
         if found is None:
-            return AnonymousUser(), Guard(None, _unset)
-        return found.user, Guard(found.user.pk, _unset, token_id=found.pk)
+            return AnonymousUser(), Guard(None)
+        return found.user, Guard(found.user.pk, token_id=found.pk)
     user = await request.auser()
     session_hash = str(await request.session.aget(HASH_SESSION_KEY, ""))
-    return user, Guard(user.pk, _unset, session_key=request.session.session_key,
+    return user, Guard(user.pk, session_key=request.session.session_key,
                        session_hash=session_hash)
-
-
-def _unset() -> None:
-    raise AssertionError("the EventSource sets the guard's callback")
 
 
 @require_GET
@@ -118,9 +113,9 @@ class EventSource:
         # snapshot, so nothing falls in between.
         mailbox, feeds, watch = Mailbox(), hub(), warden()
         self.guard.on_revoked = mailbox.interrupt  # the loop below then says so and ends
-        await watch.enter(self.guard)
         await feeds.join(self.stream_id, mailbox)
         try:
+            await watch.enter(self.guard)
             yield f"retry: {RETRY_MS}\n\n"
             replay = None
             if self.last_event_id is not None:
