@@ -20,6 +20,7 @@ connect. Events of one stream are sent in order; different streams are sent conc
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import queue
 import threading
@@ -44,6 +45,8 @@ MAX_BATCH = 500
 # the client's per-call work are paid per batch, so a busy worker sends ~20 messages
 # per batch instead of one or two, for 10 ms of latency.
 LINGER_SECONDS = 0.01
+# How long a process that exits waits for what it queued to be sent.
+EXIT_FLUSH_SECONDS = 5.0
 # Trimming a group's expired members is housekeeping: once a minute per group is enough.
 GROUP_TRIM_SECONDS = 60.0
 
@@ -204,6 +207,9 @@ class Publisher:
                 sender = self._sender
                 if sender is None or sender.layer is not layer:
                     sender = self._sender = RedisSender(layer)
+                    # A process that lives for one change (manage.py shell, a command)
+                    # sends what it queued before it exits: its thread is a daemon.
+                    atexit.register(sender.flush, EXIT_FLUSH_SECONDS)
         return sender
 
     def _memory_loop(self) -> asyncio.AbstractEventLoop | None:

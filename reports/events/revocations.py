@@ -38,8 +38,8 @@ def _user_changed(sender: Any, instance: Any, update_fields: Any = None, **kwarg
 
 
 def _token_changed(sender: Any, instance: ApiToken, **kwargs: Any) -> None:
-    if kwargs.get("created") or kwargs.get("update_fields") == frozenset({"last_used_at"}):
-        return
+    if kwargs.get("created"):
+        return  # a new token has opened nothing yet
     announce_access_change(instance.user_id)
 
 

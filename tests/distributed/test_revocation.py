@@ -119,3 +119,25 @@ def create_token(cluster: Cluster, username: str) -> str:
         cwd=ROOT, env=cluster.env, check=True, capture_output=True, text=True, timeout=60,
     )
     return done.stdout.strip()
+
+
+def test_a_deactivation_in_a_shell_closes_the_socket_on_a_web_process(cluster: Cluster) -> None:
+    """``manage.py shell`` is a process that lives for one change: its announcement
+    must leave before it exits."""
+    cluster.manage("shell", "-c", "from django.contrib.auth.models import User; "
+                   f"User.objects.create_user('shea', password={PASSWORD!r})")
+    a = cluster.daphne(**SLOW_RECHECK)
+    try:
+        web = Web(a.proc, a.host)
+        web.login("shea")
+        stream_id = web.create_stream()
+        code = asyncio.run(close_code_after(
+            f"ws://{a.host}/ws/streams/{stream_id}/", a.origin,
+            lambda: cluster.manage("shell", "-c", "from django.contrib.auth.models import "
+                                   "User; u = User.objects.get(username='shea'); "
+                                   "u.is_active = False; u.save()"),
+            cookie=web.cookie("sessionid"),
+        ))
+    finally:
+        a.proc.stop()
+    assert code == 4401
