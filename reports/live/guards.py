@@ -16,7 +16,6 @@ with 4401, its event stream ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -52,7 +51,6 @@ class Guard:
     user_id: Any
     on_revoked: Callable[[], None] = _nothing
     token_id: int | None = None
-    session_key: str | None = None
     session_hash: str = ""
     revoked: bool = False
 
@@ -69,8 +67,7 @@ def scope_guard(scope: dict[str, Any], on_revoked: Callable[[], None]) -> Guard:
     if token_id is not None:
         return Guard(user.pk, on_revoked, token_id=token_id)
     session = scope["session"]
-    return Guard(user.pk, on_revoked, session_key=session.session_key,
-                 session_hash=str(session.get(HASH_SESSION_KEY, "")))
+    return Guard(user.pk, on_revoked, session_hash=str(session.get(HASH_SESSION_KEY, "")))
 
 
 def _session_holds(guard: Guard, user: Any) -> bool:
@@ -182,21 +179,16 @@ class Warden:
             for key, joined in list(self.joined.items()):
                 if loop.time() - joined > GROUP_RENEW_SECONDS:
                     self.joined[key] = loop.time()
-                    await self.layer.group_add(user_group(key), self.channel)
+                    try:
+                        await self.layer.group_add(user_group(key), self.channel)
+                    except Exception:  # the recheck still covers this user
+                        logger.warning("Could not renew %s's group", key, exc_info=True)
 
     async def _check_logged(self, guards: list[Guard]) -> None:
         try:
             await self.check(guards)
         except Exception:  # the next round tries again
             logger.warning("Checking %d socket(s)' access failed", len(guards), exc_info=True)
-
-    def stop(self) -> None:
-        """Cancel the watch's tasks (tests; a server's loop ends with its process)."""
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(Exception):
-            if self._started is not None and not self._started.done():
-                self._started.cancel()
 
 
 _wardens: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Warden] = (

@@ -71,8 +71,7 @@ async def _user(request: HttpRequest) -> tuple[AbstractBaseUser | AnonymousUser,
         return found.user, Guard(found.user.pk, token_id=found.pk)
     user = await request.auser()
     session_hash = str(await request.session.aget(HASH_SESSION_KEY, ""))
-    return user, Guard(user.pk, session_key=request.session.session_key,
-                       session_hash=session_hash)
+    return user, Guard(user.pk, session_hash=session_hash)
 
 
 @require_GET
