@@ -160,6 +160,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LIVE_IDLE_CHECK_SECONDS", number, 5.0, LIVE,
              "A socket that has heard nothing of an active stream for this long checks "
              "the database, so a final event the channel layer dropped still arrives."),
+    Variable("ACCESS_RECHECK_SECONDS", number, 2.0, LIVE,
+             "How often a web process checks again that its open sockets' and event "
+             "streams' users may still watch (a change announced by a save is acted on at "
+             "once; this catches the rest: docs/security.md)."),
     Variable("ETA_HISTORY_CACHE_SECONDS", number, 30.0, LIVE,
              "How long a process reuses the stage-duration history behind time-remaining "
              "estimates."),

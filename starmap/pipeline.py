@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from reports.domain.limits import JOB_FIELD_MAX_LENGTH, JOB_TITLE_MAX_LENGTH
 from reports.pipelines.base import Pipeline, StageSpec
-from reports.pipelines.inputs import optional_text, required_text
+from reports.pipelines.inputs import optional_text, required_line, required_text
 from reports.pipelines.registry import register as register_pipeline
 from starmap import assembly, drafts
 from starmap.models import (
@@ -65,7 +65,7 @@ class StarmapInput(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    title: Annotated[str, required_text(JOB_TITLE_MAX_LENGTH)]
+    title: Annotated[str, required_line(JOB_TITLE_MAX_LENGTH)]
     organisation: Annotated[str, required_text(ORGANISATION_MAX)]
     industry: Annotated[str, required_text(INDUSTRY_MAX)]
     size: OrganisationSize

@@ -13,7 +13,7 @@ from reports.client_report.outputs import BriefAnalysis, Outline
 from reports.domain.limits import JOB_FIELD_MAX_LENGTH, JOB_TITLE_MAX_LENGTH
 from reports.models import ReportJob
 from reports.pipelines.base import Pipeline, StageSpec
-from reports.pipelines.inputs import optional_text, required_text
+from reports.pipelines.inputs import optional_text, required_line, required_text
 from reports.pipelines.registry import register as register_pipeline
 
 LIMIT = JOB_FIELD_MAX_LENGTH
@@ -26,7 +26,7 @@ class ReportInput(BaseModel):
     # Stripped first, so a blank title is refused here as it is by the form.
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    title: Annotated[str, required_text(JOB_TITLE_MAX_LENGTH)]
+    title: Annotated[str, required_line(JOB_TITLE_MAX_LENGTH)]
     client: Annotated[str, required_text(200)]
     objective: Annotated[str, required_text(LIMIT)]
     audience: Annotated[str, optional_text(300)] = ""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,9 +155,29 @@ def as_docx(doc: Document) -> bytes:
 WRITERS = {"md": as_markdown, "html": as_html, "pdf": as_pdf, "docx": as_docx}
 
 
-def export(doc: Document, fmt: str) -> tuple[bytes, str, str]:
+@dataclass(frozen=True)
+class FileName:
+    """A download's name: as the title reads (any script) and its ASCII fallback."""
+
+    name: str
+    ascii: str
+
+
+def _stem(text: str, *, ascii_only: bool) -> str:
+    # Letters and digits (in any script unless ascii_only), "_" and "-"; dashes between.
+    flags = re.ASCII if ascii_only else 0
+    return re.sub(r"[^\w-]+", "-", text, flags=flags).strip("-")[:80].strip("-")
+
+
+def file_name(title: str, fmt: str, version: int | None = None) -> FileName:
+    """The download's file name after ``title``, ``-v<version>`` and the extension."""
+    suffix = (f"-v{version}" if version else "") + f".{fmt}"
+    name = _stem(unicodedata.normalize("NFC", title), ascii_only=False) or "report"
+    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    fallback = _stem(folded, ascii_only=True) or "report"
+    return FileName(name + suffix, fallback + suffix)
+
+
+def export(doc: Document, fmt: str) -> tuple[bytes, str, FileName]:
     """(content, content type, file name) of ``doc`` in ``fmt`` (one of ``FORMATS``)."""
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in doc.title)[:80] or "report"
-    if doc.version:
-        stem += f"-v{doc.version}"
-    return WRITERS[fmt](doc), FORMATS[fmt], f"{stem}.{fmt}"
+    return WRITERS[fmt](doc), FORMATS[fmt], file_name(doc.title, fmt, doc.version)

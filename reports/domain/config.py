@@ -127,6 +127,7 @@ class Config:
     eta_history_cache_seconds: float
     event_log_maxlen: int
     sse_heartbeat_seconds: float
+    access_recheck_seconds: float
     # Limits and fair sharing (0: no limit)
     streams_per_user_per_minute: int
     max_active_streams_per_user: int
@@ -218,6 +219,7 @@ def _build() -> Config:
         eta_history_cache_seconds=float(settings.ETA_HISTORY_CACHE_SECONDS),
         event_log_maxlen=int(settings.EVENT_LOG_MAXLEN),
         sse_heartbeat_seconds=float(settings.SSE_HEARTBEAT_SECONDS),
+        access_recheck_seconds=max(0.05, float(settings.ACCESS_RECHECK_SECONDS)),
         streams_per_user_per_minute=max(0, int(settings.STREAMS_PER_USER_PER_MINUTE)),
         max_active_streams_per_user=max(0, int(settings.MAX_ACTIVE_STREAMS_PER_USER)),
         snapshot_requests_per_minute=max(0, int(settings.SNAPSHOT_REQUESTS_PER_MINUTE)),

@@ -41,6 +41,16 @@ def stream_group(stream_id: uuid.UUID | str) -> str:
     return f"stream.{stream_id}"
 
 
+# The channel-layer message that tells every process to check one user's open sockets
+# again: their password, activity or tokens changed (docs/security.md).
+ACCESS_CHANGED = "access.changed"
+
+
+def user_group(user_id: Any) -> str:
+    """The channel-layer group that hears of changes to one user's access."""
+    return f"user.{user_id}"
+
+
 def make_event(
     event_type: EventType, *, seq: int, stream_id: uuid.UUID | str, stage: str | None = None,
     **fields: Any,

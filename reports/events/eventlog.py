@@ -72,6 +72,12 @@ class MemoryEventLog:
         """Every logged event after ``after``, or None if the log may have missed some."""
         return self.read(stream_id, after)
 
+    async def newest(self, stream_id: str) -> int | None:
+        """The seq of the last logged event of the stream (None: none is logged)."""
+        with self._lock:
+            log = self._logs.get(stream_id)
+            return log[-1][0] if log else None
+
 
 class RedisEventLog:
     """A Redis stream per stream: ``XADD key <seq>-0 MAXLEN ~ n``, expiring.
@@ -135,6 +141,11 @@ class RedisEventLog:
         if not first or _seq(first[0][0]) > after:
             return None
         return [json.loads(fields[b"e"]) for _, fields in rest]
+
+    async def newest(self, stream_id: str) -> int | None:
+        """The seq of the last logged event of the stream (None: none is logged)."""
+        last = await self.client().xrevrange(self.key(stream_id), "+", "-", count=1)
+        return _seq(last[0][0]) if last else None
 
 
 def _seq(entry_id: bytes | str) -> int:

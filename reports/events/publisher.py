@@ -20,6 +20,7 @@ connect. Events of one stream are sent in order; different streams are sent conc
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import queue
 import threading
@@ -44,8 +45,14 @@ MAX_BATCH = 500
 # the client's per-call work are paid per batch, so a busy worker sends ~20 messages
 # per batch instead of one or two, for 10 ms of latency.
 LINGER_SECONDS = 0.01
+# How long a process that exits waits for what it queued to be sent.
+EXIT_FLUSH_SECONDS = 5.0
 # Trimming a group's expired members is housekeeping: once a minute per group is enough.
 GROUP_TRIM_SECONDS = 60.0
+
+# What the sender queues: (stream id, or "" for a group of no stream; message; group).
+Queued = tuple[str, dict[str, Any], str]
+
 
 class RedisSender:
     """One thread sending ``(stream id, message)`` pairs to a BatchedRedisChannelLayer's
@@ -56,7 +63,7 @@ class RedisSender:
         self.layer = layer
         self.clients = layer.sync_clients()
         self.log = eventlog.event_log()
-        self.queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[Queued] = queue.SimpleQueue()
         self.queued = self.sent = 0
         self._score = 0.0
         self._trimmed: dict[str, float] = {}  # group -> when its expired members went
@@ -64,10 +71,11 @@ class RedisSender:
         self.thread = threading.Thread(target=self.run, name="stream-publisher", daemon=True)
         self.thread.start()
 
-    def put(self, stream_id: str, message: dict[str, Any]) -> None:
+    def put(self, stream_id: str, message: dict[str, Any], group: str | None = None) -> None:
+        """Queue ``message`` for the stream's group (or ``group``, with no stream)."""
         with self._done:
             self.queued += 1
-        self.queue.put((stream_id, message))
+        self.queue.put((stream_id, message, group or stream_group(stream_id)))
 
     def run(self) -> None:
         while True:
@@ -92,13 +100,13 @@ class RedisSender:
             target = self.queued
             return self._done.wait_for(lambda: self.sent >= target, timeout)
 
-    def send_batch(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+    def send_batch(self, batch: list[Queued]) -> None:
         layer = self.layer
         now = time.time()
-        groups = [stream_group(stream_id) for stream_id, _ in batch]
+        groups = [group for _, _, group in batch]
         members = self.group_members(set(groups), now)
         calls: dict[int, list[ScriptCall]] = defaultdict(list)
-        for group, (_, message) in zip(groups, batch, strict=True):
+        for group, (_, message, _) in zip(groups, batch, strict=True):
             # Scores only ever rise, so each channel pops its messages in publish order.
             self._score = max(now, self._score + 1e-6)
             names = members.get(group)
@@ -109,7 +117,7 @@ class RedisSender:
         for index, index_calls in calls.items():
             self.add_messages(index, index_calls, now)
         if isinstance(self.log, eventlog.RedisEventLog):
-            events = [(stream_id, message.get("event")) for stream_id, message in batch]
+            events = [(stream_id, message.get("event")) for stream_id, message, _ in batch]
             self.log.write([(sid, e) for sid, e in events if isinstance(e, dict) and "seq" in e])
 
     def group_members(self, groups: set[str], now: float) -> dict[str, list[str]]:
@@ -199,6 +207,9 @@ class Publisher:
                 sender = self._sender
                 if sender is None or sender.layer is not layer:
                     sender = self._sender = RedisSender(layer)
+                    # A process that lives for one change (manage.py shell, a command)
+                    # sends what it queued before it exits: its thread is a daemon.
+                    atexit.register(sender.flush, EXIT_FLUSH_SECONDS)
         return sender
 
     def _memory_loop(self) -> asyncio.AbstractEventLoop | None:
@@ -213,10 +224,20 @@ class Publisher:
             sender.put(str(stream_id), message)  # the channel layer and the event log
             return
         eventlog.record(stream_id, message)  # for SSE clients that reconnect
+        self._send_in_memory(stream_group(stream_id), message)
+
+    def publish_to_group(self, group: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to a group that is not a stream's (nothing is logged)."""
+        sender = self._redis_sender()
+        if sender is not None:
+            sender.put("", message, group)
+        else:
+            self._send_in_memory(group, message)
+
+    def _send_in_memory(self, group: str, message: dict[str, Any]) -> None:
         loop = self._memory_loop()
         if loop is None:
             return
-        group = stream_group(stream_id)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

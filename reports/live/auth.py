@@ -13,11 +13,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 
 from reports.models import ApiToken
 
 BEARER = "bearer"
+# The scope key of the token a socket was opened with (absent: the session's user).
+API_TOKEN_ID = "api_token_id"
 
 
 def offered_token(scope: dict[str, Any]) -> str | None:
@@ -35,16 +37,20 @@ def chosen_subprotocol(scope: dict[str, Any]) -> str | None:
 
 
 @database_sync_to_async
-def _token_user(token: str) -> AbstractBaseUser | AnonymousUser:
-    found = ApiToken.objects.user_for(token)
-    return found if found is not None else AnonymousUser()
+def _token_scope(token: str) -> dict[str, Any]:
+    found = ApiToken.objects.token_for(token)
+    if found is None:
+        return {"user": AnonymousUser()}
+    return {"user": found.user, API_TOKEN_ID: found.pk}
 
 
 class BearerTokenMiddleware(BaseMiddleware):
-    """Inside ``AuthMiddlewareStack``: replaces the session user with the token's owner."""
+    """Inside ``AuthMiddlewareStack``: replaces the session user with the token's owner
+    (and names the token in ``scope["api_token_id"]``, for reports/live/guards.py)."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope.get("type") == "websocket" and chosen_subprotocol(scope):
             token = offered_token(scope)
-            scope = dict(scope, user=await _token_user(token) if token else AnonymousUser())
+            found = await _token_scope(token) if token else {"user": AnonymousUser()}
+            scope = {**scope, **found}
         return await super().__call__(scope, receive, send)

@@ -30,15 +30,16 @@ from reports.domain.config import config
 from reports.domain.events import SNAPSHOT, EventType
 from reports.live.access import visible_ids
 from reports.live.auth import chosen_subprotocol
+from reports.live.close_codes import FORBIDDEN, UNAUTHORIZED
 from reports.live.deltas import SavedText, follow_text
 from reports.live.frames import BadFrame, RequestBudget, decode_frame
+from reports.live.guards import Guard, scope_guard, warden
 from reports.live.hub import Delivery, Feed, Mailbox, hub, saved_output_loader
 from reports.models import Stage, StageStatus, StreamingJob
 from reports.streams.selectors import stream_snapshot
 
 logger = logging.getLogger(__name__)
 
-FORBIDDEN = 4403
 MAX_STREAMS_PER_SOCKET = 100
 
 
@@ -93,6 +94,9 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
         if len(allowed) != len(ids):
             await self.close(code=FORBIDDEN)
             return
+        # Closed with 4401 the moment the access that let it in is revoked.
+        self.guard = scope_guard(self.scope, lambda: self._spawn_close(UNAUTHORIZED))
+        await warden().enter(self.guard)
         await self.accept(subprotocol=chosen_subprotocol(self.scope))
         self.drain_task = asyncio.ensure_future(self.drain())
         for stream_id in allowed:
@@ -110,7 +114,18 @@ class StreamWatcherConsumer(AsyncJsonWebsocketConsumer, abc.ABC):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    guard: Guard | None = None
+
+    def _spawn_close(self, code: int) -> None:
+        self.closing = asyncio.ensure_future(self._close_revoked(code))
+
+    async def _close_revoked(self, code: int) -> None:
+        await self.refuse_frame("unauthorized", "Access revoked: sign in again.")
+        await self.close(code=code)
+
     async def disconnect(self, code: int) -> None:
+        if self.guard is not None:
+            warden().leave(self.guard)
         task = getattr(self, "drain_task", None)
         if task is not None:
             task.cancel()

@@ -83,6 +83,7 @@ class Mailbox:
         self.items: deque[Item] = deque()
         self.stale: dict[str, None] = {}  # streams to resync, in order
         self.dropped = 0
+        self.interrupted = False
         self._wake = asyncio.Event()
 
     def __len__(self) -> int:
@@ -103,9 +104,17 @@ class Mailbox:
         self.stale[stream_id] = None
         self._wake.set()
 
+    def interrupt(self) -> None:
+        """Have ``get`` return None from now on (its reader is to stop)."""
+        self.interrupted = True
+        self._wake.set()
+
     async def get(self, timeout: float | None = None) -> Item | None:
-        """The next item, or None after ``timeout`` seconds without one."""
+        """The next item, or None after ``timeout`` seconds without one (or once
+        interrupted)."""
         while not self.items and not self.stale:
+            if self.interrupted:
+                return None
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)

@@ -16,6 +16,7 @@ from reports.domain.events import FINAL_EVENTS, EventType
 from reports.live import fragments as live
 from reports.live.access import visible_ids
 from reports.live.consumers import MAX_STREAMS_PER_SOCKET, StreamWatcherConsumer, saved_text
+from reports.live.guards import warden
 from reports.live.hub import Delivery
 from reports.live.running import output_fragment, running_texts
 from reports.models import Stage, StreamingJob
@@ -71,6 +72,9 @@ class LivePageConsumer(StreamWatcherConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         stream_id = content.get("subscribe")
         if not isinstance(stream_id, str) or len(self.watches) >= MAX_STREAMS_PER_SOCKET:
+            return
+        # A new subscription checks the socket's access anew (revoked: it closes).
+        if self.guard is None or not await warden().confirm(self.guard):
             return
         if await visible_ids(self.scope["user"], [stream_id]):
             await self.watch(str(parse_uuid(stream_id)))

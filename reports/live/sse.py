@@ -3,7 +3,8 @@
 The same JSON events as the WebSocket, one per SSE message, with ``id:`` = ``seq``.
 A fresh connection gets a ``snapshot`` first; a reconnect with ``Last-Event-ID`` gets
 exactly the events after that id from the event log (``reports.events.eventlog``), or a
-snapshot when the log no longer reaches back that far. Live events are forwarded in
+snapshot when it cannot: the log no longer reaches back that far, the id is ahead of
+the stream, or it is not a number (docs/security.md). Live events are forwarded in
 ``seq`` order without duplicates; a gap (the channel layer dropped something) is
 filled from the log or answered with a snapshot. A comment line every
 ``SSE_HEARTBEAT_SECONDS`` keeps proxies from closing an idle connection.
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
@@ -27,47 +29,61 @@ from reports.domain.config import config
 from reports.domain.events import SNAPSHOT, EventType
 from reports.events.eventlog import event_log
 from reports.live.deltas import follow_text
+from reports.live.guards import Guard, warden
 from reports.live.hub import Mailbox, hub
 from reports.models import ACTIVE_STATUSES, ApiToken, StageStatus, StreamingJob
 from reports.streams.selectors import stream_for_user, stream_snapshot
 
 RETRY_MS = 2000
+# The last message of a stream whose access was revoked (no id: it is no event).
+REVOKED_MESSAGE = (
+    'data: {"type":"error","error":"unauthorized","message":"Access revoked: sign in again."}\n\n'
+)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": code, "message": message, "details": None}, status=status)
 
 
+# Larger ids are no seq this site sends (and not a valid Redis stream id).
+MAX_EVENT_ID = 2**53
+
+
 def _last_event_id(request: HttpRequest) -> int | None:
+    """The id to resume after; None when absent or malformed (a snapshot then)."""
     # EventSource sends the header; ``?last_event_id=`` serves clients that cannot.
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
-    try:
-        value = int(raw.strip())
-    except ValueError:
+    raw = (request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "").strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_EVENT_ID)):
         return None
-    return value if value >= 0 else None
+    value = int(raw)
+    return value if value <= MAX_EVENT_ID else None
 
 
-async def _user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
-    """``Authorization: Bearer <token>`` (as the rest of the API), else the session."""
+async def _user(request: HttpRequest) -> tuple[AbstractBaseUser | AnonymousUser, Guard]:
+    """``Authorization: Bearer <token>`` (as the rest of the API), else the session; and
+    the guard of that access (reports/live/guards.py)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        found = await sync_to_async(ApiToken.objects.user_for)(token.strip())
-        return found if found is not None else AnonymousUser()
-    return await request.auser()
+        found = await sync_to_async(ApiToken.objects.token_for)(token.strip())
+        if found is None:
+            return AnonymousUser(), Guard(None)
+        return found.user, Guard(found.user.pk, token_id=found.pk)
+    user = await request.auser()
+    session_hash = str(await request.session.aget(HASH_SESSION_KEY, ""))
+    return user, Guard(user.pk, session_hash=session_hash)
 
 
 @require_GET
 async def stream_events(request: HttpRequest, stream_id: str) -> HttpResponseBase:
     """The stream's events as ``text/event-stream`` (owner or staff only)."""
-    user = await _user(request)
+    user, guard = await _user(request)
     if not user.is_authenticated:
         return _error(401, "unauthorized", "Log in first.")
     stream = await sync_to_async(stream_for_user)(stream_id, user)
     if stream is None:
         return _error(404, "not_found", "No such stream.")
-    source = EventSource(str(stream.pk), _last_event_id(request))
+    source = EventSource(str(stream.pk), _last_event_id(request), guard)
     response = StreamingHttpResponse(source.messages(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
@@ -82,9 +98,10 @@ def sse_message(event: dict[str, Any]) -> str:
 class EventSource:
     """One client's connection: what it has been sent, and what comes next."""
 
-    def __init__(self, stream_id: str, last_event_id: int | None) -> None:
+    def __init__(self, stream_id: str, last_event_id: int | None, guard: Guard) -> None:
         self.stream_id = stream_id
         self.last_event_id = last_event_id
+        self.guard = guard
         self.last_seq: int | None = None
         # Characters of each running stage's text the client has (to repair deltas).
         self.text_len: dict[str, int] = {}
@@ -93,13 +110,15 @@ class EventSource:
         """The response body: snapshot or replay, then live events and heartbeats."""
         # Join this process's feed of the stream before reading the log or the
         # snapshot, so nothing falls in between.
-        mailbox, feeds = Mailbox(), hub()
+        mailbox, feeds, watch = Mailbox(), hub(), warden()
+        self.guard.on_revoked = mailbox.interrupt  # the loop below then says so and ends
         await feeds.join(self.stream_id, mailbox)
         try:
+            await watch.enter(self.guard)
             yield f"retry: {RETRY_MS}\n\n"
             replay = None
             if self.last_event_id is not None:
-                replay = await event_log().since(self.stream_id, self.last_event_id)
+                replay = await self.replay_after(self.last_event_id)
             if replay is None:
                 async for message in self.resync():
                     yield message
@@ -114,6 +133,9 @@ class EventSource:
             last_sent = loop.time()
             while True:
                 item = await mailbox.get(timeout=idle_check)
+                if self.guard.revoked:
+                    yield REVOKED_MESSAGE
+                    return
                 if item is None:
                     # Quiet: if the stream ended and its final event was dropped, catch up.
                     if await sync_to_async(self._finished_past_last_seq)():
@@ -134,6 +156,23 @@ class EventSource:
                     yield text
         finally:
             feeds.leave(self.stream_id, mailbox)
+            watch.leave(self.guard)
+
+    async def replay_after(self, last_id: int) -> list[dict[str, Any]] | None:
+        """The events after ``last_id``, or None when they cannot be served from there:
+        the log no longer reaches back to it, or it is ahead of any seq the stream has
+        had (the client's id is from elsewhere; waiting for it would be silence)."""
+        log = event_log()
+        replay = await log.since(self.stream_id, last_id)
+        if replay != []:
+            return replay
+        newest = await log.newest(self.stream_id)
+        stored = await sync_to_async(self._stored_seq)()
+        return replay if last_id <= max(newest or 0, stored) else None
+
+    def _stored_seq(self) -> int:
+        found = StreamingJob.objects.filter(pk=self.stream_id).values_list("seq", flat=True)
+        return int(found.first() or 0)
 
     async def live(self, event: dict[str, Any]) -> AsyncIterator[str]:
         """Forward a live event; fill a gap before it from the log, or resync."""

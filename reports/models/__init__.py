@@ -30,7 +30,12 @@ from reports.models.streams import (
     may_see,
     visible_to,
 )
-from reports.models.tokens import ApiToken, ApiTokenQuerySet, create_api_token
+from reports.models.tokens import (
+    ApiToken,
+    ApiTokenQuerySet,
+    create_api_token,
+    revoke_api_token,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -59,5 +64,6 @@ __all__ = [
     "create_api_token",
     "is_staff",
     "may_see",
+    "revoke_api_token",
     "visible_to",
 ]

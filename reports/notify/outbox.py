@@ -6,6 +6,7 @@ receiver or a mail server, so no stream is ever held up by one."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 from django.db import transaction
@@ -20,9 +21,17 @@ from reports.streams.selectors import stream_snapshot
 NOTICE_EVENTS = (EventType.STREAM_COMPLETED, EventType.STREAM_FAILED)
 
 
-def delivery_body(event: EventType, stream: StreamingJob) -> str:
-    """A delivery's body: ``{event, stream}`` (the snapshot), the bytes that are signed."""
-    payload = {"event": event.value, "stream": stream_snapshot(stream)}
+def delivery_body(
+    event: EventType, stream: StreamingJob, *, delivery_id: uuid.UUID, timestamp: int
+) -> str:
+    """A delivery's body, the bytes that are signed: ``{event, stream}`` (the snapshot),
+    its ``delivery_id`` and the ending's ``timestamp`` (unix seconds)."""
+    payload = {
+        "event": event.value,
+        "stream": stream_snapshot(stream),
+        "delivery_id": str(delivery_id),
+        "timestamp": timestamp,
+    }
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -35,14 +44,15 @@ def record_ending(stream_id: uuid.UUID, event: EventType, seq: int) -> None:
     ]
     recorded = False
     if webhooks:
-        body = delivery_body(event, stream)
-        WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(webhook=w, stream=stream, event=event.value, seq=seq, body=body)
-                for w in webhooks
-            ],
-            ignore_conflicts=True,
-        )
+        timestamp = int(time.time())
+        deliveries = []
+        for webhook in webhooks:
+            pk = uuid.uuid4()  # named in its own body: one body per webhook
+            body = delivery_body(event, stream, delivery_id=pk, timestamp=timestamp)
+            deliveries.append(WebhookDelivery(
+                pk=pk, webhook=webhook, stream=stream, event=event.value, seq=seq, body=body
+            ))
+        WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         recorded = True
     if event in NOTICE_EVENTS and wants_email(stream.owner_id):
         EmailNotice.objects.bulk_create(

@@ -4,7 +4,7 @@ Each send claims its row first (a conditional UPDATE with a time limit), so two
 processes never send the same row at once and a sender that dies only delays it. A
 failure (no answer, a non-2xx answer, a mail server that refuses) is retried with
 exponential backoff, ``WEBHOOK_MAX_ATTEMPTS`` times in all, with the same delivery id
-and the same signed body every time.
+and the same body every time (each attempt signs it with its own time: signing.py).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from reports.models import (
     WebhookDelivery,
 )
 from reports.notify.preferences import wants_email
-from reports.notify.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
+from reports.notify.signing import signed_headers
 from reports.notify.targets import Target, UnsafeTarget, check_target
+from reports.pipelines.inputs import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +97,8 @@ def send_delivery(delivery_id: Any) -> str | None:
         code = post(target, body, {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(body, delivery.webhook.secret),
-            DELIVERY_HEADER: str(delivery.pk),
-            EVENT_HEADER: delivery.event,
+            **signed_headers(body, delivery.webhook.secret, delivery_id=str(delivery.pk),
+                             event=delivery.event),
         })
         if not 200 <= code < 300:
             error = f"HTTP {code}"
@@ -149,7 +149,8 @@ def _settle(model: Any, pk: Any, number: int, error: str, final: bool, **fields:
 def notice_message(notice: EmailNotice) -> tuple[str, str]:
     """The subject and text of a notice, with a link to the document (or the stream)."""
     stream = notice.stream
-    title = stream.title or stream.input_data.get("title") or "Your report"
+    # One line: a title saved before titles had to be would break the Subject header.
+    title = one_line(str(stream.title or stream.input_data.get("title") or "")) or "Your report"
     completed = stream.status == StreamStatus.COMPLETED and notice.event.endswith("completed")
     report = latest_version(stream) if completed else None
     path = (

@@ -2,9 +2,12 @@
 
 A URL's host is resolved and every address it resolves to must be public: private,
 loopback, link-local, shared, reserved, multicast and unspecified addresses are
-refused unless ``WEBHOOK_ALLOW_PRIVATE`` is set. The check runs when a webhook is
-registered and again before every delivery, and the delivery connects to the address
-that was checked (so a name that changes its answer in between gains nothing).
+refused unless ``WEBHOOK_ALLOW_PRIVATE`` is set, and so is IPv6 that carries one of
+them (IPv4-mapped, NAT64, 6to4) or is a form no public receiver uses (IPv4-translated
+and -compatible, local-use NAT64, Teredo, site-local): docs/security.md lists them.
+The check runs when a webhook is registered and again before every delivery, and the
+delivery connects to the address that was checked (so a name that changes its answer
+in between gains nothing).
 """
 
 from __future__ import annotations
@@ -32,12 +35,55 @@ class Target:
     address: str
 
 
+# IPv6 ranges that carry an IPv4 address in their low 32 bits: a dual-stack socket or
+# a NAT64 gateway reaches the embedded address, so that one must be public too.
+_LOW_32_EMBEDDING = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "::ffff:0:0/96",  # IPv4-mapped
+        "64:ff9b::/96",  # NAT64, well-known prefix (RFC 6052)
+    )
+)
+# Refused whatever they carry: forms no public receiver uses and some stacks still
+# route inward. The deprecated IPv4-translated (::ffff:0:a.b.c.d, RFC 2765) and
+# IPv4-compatible (::a.b.c.d) forms; local-use NAT64 (RFC 8215), where the IPv4
+# address sits wherever the operator's prefix length puts it; Teredo, whose real peer
+# hides behind a relay; deprecated site-local.
+_NEVER_PUBLIC = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("::ffff:0:0:0/96", "::/96", "64:ff9b:1::/48", "2001::/32", "fec0::/10")
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (IPv4-mapped, NAT64, 6to4)."""
+    found = [
+        ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        for net in _LOW_32_EMBEDDING
+        if ip in net
+    ]
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    return found
+
+
+def _plainly_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved
+
+
 def is_public(address: str) -> bool:
-    """Whether ``address`` is on the public internet."""
+    """Whether ``address`` is plainly on the public internet: a global unicast address
+    and, for IPv6 that embeds an IPv4 address, a public one embedded too."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _plainly_public(ip)
+    if any(ip in net for net in _NEVER_PUBLIC):
+        return False
+    embedded = embedded_ipv4(ip)
+    if embedded:
+        # Python calls several of these forms global (issue 32): judge what they carry.
+        return all(_plainly_public(v4) for v4 in embedded)
+    return _plainly_public(ip)
 
 
 def parse(url: str) -> tuple[str, str, int]:

@@ -1,13 +1,15 @@
 """The building blocks of job inputs, and the words for their errors.
 
 Every job type's input model is built from these, so ``GET /api/pipelines/`` publishes
-each rule the server enforces (docs/security.md, "Input limits"): a required text is not blank, no
-text holds a control character (PostgreSQL cannot store NUL), lengths are bounds.
+each rule the server enforces (docs/security.md, "Input limits"): a required text is not
+blank, no text holds a control character (PostgreSQL cannot store NUL), a title is one
+line, lengths are bounds.
 A client that builds its input from the published schema is never refused.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import Field
@@ -19,11 +21,28 @@ _TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _VISIBLE_CHAR = r"[^\s\x00-\x1f\x7f]"
 TEXT_PATTERN = rf"^{_TEXT_CHAR}*$"
 REQUIRED_TEXT_PATTERN = rf"^{_TEXT_CHAR}*{_VISIBLE_CHAR}{_TEXT_CHAR}*$"
+# A line (a title: it reaches e-mail subjects and file names) holds no control
+# character at all, C0 or C1, and none of Unicode's line and paragraph separators.
+_LINE_BREAKERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_LINE_CHAR = rf"[^{_LINE_BREAKERS}]"
+LINE_PATTERN = rf"^{_LINE_CHAR}*[^\s{_LINE_BREAKERS}]{_LINE_CHAR}*$"
+_LINE_BREAKS = re.compile(rf"[\s{_LINE_BREAKERS}]+")
 
 
 def required_text(max_length: int) -> Any:
     """A text that must be given and may not be blank: ``Annotated[str, required_text(n)]``."""
     return Field(min_length=1, max_length=max_length, pattern=REQUIRED_TEXT_PATTERN)
+
+
+def required_line(max_length: int) -> Any:
+    """One line of text (a title), given and not blank: ``Annotated[str, required_line(n)]``."""
+    return Field(min_length=1, max_length=max_length, pattern=LINE_PATTERN)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line: every run of spaces, line breaks and control characters
+    becomes one space (for a header made from a title saved before ``required_line``)."""
+    return _LINE_BREAKS.sub(" ", text).strip()
 
 
 def optional_text(max_length: int) -> Any:
@@ -42,6 +61,8 @@ def error_message(error: ErrorDetails) -> str:
     if kind == "string_too_long":
         return f"Ensure this value has at most {ctx.get('max_length')} characters."
     if kind == "string_pattern_mismatch":
+        if ctx.get("pattern") == LINE_PATTERN:
+            return "This field must be one line, not blank, without control characters."
         if ctx.get("pattern") == REQUIRED_TEXT_PATTERN:
             return "This field cannot be blank or contain control characters."
         return "This field cannot contain control characters."

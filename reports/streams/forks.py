@@ -9,6 +9,7 @@ the old one with ``input_data`` merged over it, validated like a new job's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -127,8 +128,10 @@ def fork_stream(
     from_stage: Any,
     input_data: Any = None,
     instructions: Any = "",
+    before_create: Callable[[], None] | None = None,
 ) -> StreamingJob:
-    """Start a new stream of the stream's job from ``from_stage`` (see the module)."""
+    """Start a new stream of the stream's job from ``from_stage`` (see the module);
+    ``before_create`` runs once the request is found valid, before anything is saved."""
     source = owned_stream(stream_id, user)
     pipeline = _pipeline(source)
     start = _position(pipeline, from_stage)
@@ -153,6 +156,8 @@ def fork_stream(
     if StreamingJob.objects.active().for_job(source.type, source.job_id).exists():
         raise Conflict("This job is generating; wait for it or cancel it first.")
     old = {stage.key: stage for stage in source.stages.all()}
+    if before_create is not None:
+        before_create()
     try:
         with transaction.atomic():
             for name, value in inputs.model_dump().items():

@@ -7,6 +7,7 @@ so a double click or two tabs can never leave a stream in two states.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -73,15 +74,26 @@ def _job(*, pipeline: Pipeline, job_id: uuid.UUID | str, user: User) -> BaseJob:
     return job
 
 
-def job_create(*, pipeline: Pipeline, user: Any, input_data: Any) -> BaseJob:
-    """Validate ``input_data`` against the pipeline's schema and save a new job."""
+def validated_inputs(pipeline: Pipeline, input_data: Any) -> Any:
+    """``input_data`` validated against the pipeline's schema (InvalidInput if not)."""
     if not isinstance(input_data, dict):
         raise InvalidInput("input_data must be a JSON object.")
     try:
-        inputs = pipeline.input_schema.model_validate(input_data)
+        return pipeline.input_schema.model_validate(input_data)
     except SchemaError as exc:
         errors = error_details(exc.errors(include_url=False, include_input=False))
         raise InvalidInput("Some inputs are missing or invalid.", details=errors) from None
+
+
+def job_create(
+    *, pipeline: Pipeline, user: Any, input_data: Any,
+    before_create: Callable[[], None] | None = None,
+) -> BaseJob:
+    """Validate ``input_data`` against the pipeline's schema and save a new job
+    (``before_create`` runs in between)."""
+    inputs = validated_inputs(pipeline, input_data)
+    if before_create is not None:
+        before_create()
     return pipeline.job_model._default_manager.create(owner=user, **inputs.model_dump())
 
 
@@ -92,12 +104,15 @@ def create_streaming_job(
     type: str,
     input_data: Any = None,
     offline_model: str = "",
+    before_create: Callable[[], None] | None = None,
 ) -> tuple[StreamingJob, bool]:
     """Start generating a job (creating the job from ``input_data`` if no ``job_id``).
 
     Returns ``(stream, created)``; when the job already has an active stream, that
     stream is returned with ``created=False`` (a database constraint guarantees one).
     ``offline_model`` gives the offline model's speed and faults for this stream alone.
+    ``before_create`` runs once the request is found valid, before anything is saved
+    (the creation quota: a refused input does not count against it).
     """
     try:
         pipeline = get_pipeline(type)
@@ -109,11 +124,14 @@ def create_streaming_job(
         raise InvalidInput(str(exc)) from None
     if job_id is not None:
         job = _job(pipeline=pipeline, job_id=job_id, user=user)
+        active = StreamingJob.objects.active().for_job(type, job.pk).first()
+        if active is not None:
+            return active, False
+        if before_create is not None:
+            before_create()
     else:
-        job = job_create(pipeline=pipeline, user=user, input_data=input_data)
-    active = StreamingJob.objects.active().for_job(type, job.pk).first()
-    if active is not None:
-        return active, False
+        job = job_create(pipeline=pipeline, user=user, input_data=input_data,
+                         before_create=before_create)
     try:
         with transaction.atomic():
             stream = StreamingJob.objects.create(

@@ -27,10 +27,12 @@ from reports.streams.services import ServiceError
 from reports.streams.snapshot import StageDetail, StreamSnapshot
 from reports.web.api_common import ErrorOut, ReportOut, report_out, request_user, stream_or_404
 from reports.web.api_documents import router as documents_router
+from reports.web.api_tokens import router as tokens_router
 from reports.web.api_webhooks import router as webhooks_router
 from reports.web.auth import BearerToken
 from reports.web.jobs import offline_model_from
 from reports.web.limits import RateLimited, check_creation_rate
+from reports.web.middleware import CSRF_MESSAGES, ERROR_CODES
 
 api = NinjaAPI(
     title="Reportsite API",
@@ -102,7 +104,14 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return error(request, exc.status_code, "error", str(exc))
+    """ninja's own refusals, each with a documented code (docs/api.md, "Errors"): its
+    session auth's CSRF check, a body it cannot parse, and any other status."""
+    status, text = exc.status_code, str(exc)
+    if status == 403 and "CSRF" in text:
+        return error(request, 403, "csrf_failed", CSRF_MESSAGES["api"])
+    if status == 400 and text.startswith("Cannot parse request body"):
+        return error(request, 400, "bad_request", "The request body is not valid JSON.")
+    return error(request, status, ERROR_CODES.get(status, "bad_request"), text)
 
 
 @api.get("/pipelines/", response=list[PipelineOut], tags=["pipelines"])
@@ -146,13 +155,13 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
     ``MAX_ACTIVE_STREAMS_PER_USER`` are accepted and wait (``queue_position``)."""
     if payload.job_id is None and payload.input_data is None:
         raise services.InvalidInput("Give a job_id, or input_data to create a job from.")
-    check_creation_rate(request)
     stream, created = services.create_streaming_job(
         job_id=payload.job_id,
         user=request_user(request),
         type=payload.type,
         input_data=payload.input_data,
         offline_model=offline_model_from(request),
+        before_create=lambda: check_creation_rate(request),  # a 422 does not count
     )
     return Status(201 if created else 200, stream_snapshot(stream))
 
@@ -216,3 +225,4 @@ def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
 
 api.add_router("", documents_router)
 api.add_router("", webhooks_router)
+api.add_router("", tokens_router)

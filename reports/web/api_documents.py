@@ -21,6 +21,7 @@ from reports.web.api_common import (
     stream_or_404,
     version_out,
 )
+from reports.web.downloads import attachment
 from reports.web.limits import check_creation_rate
 
 router = Router()
@@ -93,13 +94,13 @@ def fork(request: HttpRequest, stream_id: str, payload: ForkIn) -> Status[dict[s
     """A new stream of the same job: stages before ``from_stage`` are copied (never sent
     to the model again); ``from_stage`` and after run with the edited input."""
     stream_or_404(request, stream_id)
-    check_creation_rate(request)
     new = fork_stream(
         stream_id=stream_id,
         user=request_user(request),
         from_stage=payload.from_stage,
         input_data=payload.input_data,
         instructions=payload.instructions,
+        before_create=lambda: check_creation_rate(request),  # a 422 does not count
     )
     return Status(201, stream_snapshot(new))
 
@@ -108,9 +109,7 @@ def download(doc: exports.Document, fmt: str) -> HttpResponse:
     if fmt not in exports.FORMATS:
         raise services.NotFound(f"No export format {fmt!r}: one of {', '.join(exports.FORMATS)}.")
     content, content_type, filename = exports.export(doc, fmt)
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return attachment(content, content_type, filename)
 
 
 @router.get(

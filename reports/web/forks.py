@@ -82,9 +82,9 @@ def fork_page(request: HttpRequest, stream_id: str) -> HttpResponse:
         data = dict(form.cleaned_data)
         from_stage, instructions = data.pop("from_stage"), data.pop("instructions", "")
         try:
-            check_creation_rate(request)
             new = fork_service(stream_id=stream.pk, user=request.user, from_stage=from_stage,
-                               input_data=data, instructions=instructions)
+                               input_data=data, instructions=instructions,
+                               before_create=lambda: check_creation_rate(request))
         except ServiceError as exc:
             form.add_error(None, exc.message)
         else:

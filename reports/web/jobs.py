@@ -36,12 +36,12 @@ def offline_model_from(request: HttpRequest) -> str:
 def generate(request: HttpRequest, job: BaseJob) -> None:
     """Start (or regenerate) the job; a refusal becomes a message on the next page."""
     try:
-        check_creation_rate(request)
         services.create_streaming_job(
             job_id=job.pk,
             user=request.user,
             type=job.job_type,
             offline_model=offline_model_from(request),
+            before_create=lambda: check_creation_rate(request),
         )
     except ServiceError as exc:
         messages.error(request, exc.message)

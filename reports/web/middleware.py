@@ -1,11 +1,13 @@
 """Requests the site refuses before any view runs, and the answers it gives them.
 
-- A body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (declared or sent) is a 400, and a NUL
+- A body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (declared, or sent chunked) is a 400 with
+  no traceback in the log, and a NUL
   character in the path, the query string or a cookie is a 400: PostgreSQL cannot
   store one, and no page or operation has a use for it.
 - Under ``/api/`` every error is the API's JSON body ``{"error", "message", "details"}``,
   including those Django answers itself (no such URL, method not allowed, CSRF).
-- ``PermissionDenied`` is an answer (403), not a fault: logged as one line, no traceback.
+- ``PermissionDenied`` is an answer (403), not a fault: logged as one line, no traceback;
+  a CSRF failure is the site's 403 page (``csrf_failed`` under /api/).
 - Pages for a signed-in user are never cached by the browser or a proxy.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_cache_control
@@ -24,7 +26,15 @@ from reports.domain.config import config
 API_PREFIX = "/api/"
 NUL = "\x00"
 
-# The API's error codes for the statuses Django answers without reaching a view.
+CSRF_MESSAGES = {
+    "api": "CSRF check failed: send the csrftoken cookie's value in an X-CSRFToken header, "
+    "or use a bearer token.",
+    "page": "This form has expired or your browser did not send its cookies: reload the "
+    "page and try again.",
+}
+
+# The API's error codes for the statuses Django answers without reaching a view (the
+# documented list: docs/api.md, "Errors").
 ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -64,7 +74,23 @@ def _too_large(request: HttpRequest) -> bool:
     except ValueError:
         return True
     limit = config().upload_max_bytes
-    return limit is not None and declared > limit
+    if limit is not None and declared > limit:
+        return True
+    if declared:
+        return False
+    # No length declared (Transfer-Encoding: chunked): measure what was sent, here, so
+    # no later reader (the CSRF check, a view) meets RequestDataTooBig and logs it.
+    try:
+        request.body  # noqa: B018
+    except RequestDataTooBig:
+        return True
+    return False
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF_FAILURE_VIEW: the site's 403 page, or under /api/ ``csrf_failed``."""
+    message = CSRF_MESSAGES["api" if is_api(request) else "page"]
+    return error_response(request, 403, "csrf_failed", message, template="403.html")
 
 
 def _has_nul(request: HttpRequest) -> bool:
@@ -81,10 +107,7 @@ class RequestGuardMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _too_large(request):
-            limit_kib = (config().upload_max_bytes or 0) // 1024
-            return error_response(
-                request, 400, "too_large", f"The request body is over {limit_kib} KiB."
-            )
+            return self._body_too_large(request)
         if _has_nul(request):
             return error_response(
                 request, 400, "bad_request", "The address contains a NUL character."
@@ -98,12 +121,21 @@ class RequestGuardMiddleware:
         if isinstance(exception, PermissionDenied):
             message = str(exception) or MESSAGES[403]
             return error_response(request, 403, "forbidden", message, template="403.html")
+        if isinstance(exception, RequestDataTooBig):
+            return self._body_too_large(request)
         return None
+
+    @staticmethod
+    def _body_too_large(request: HttpRequest) -> HttpResponse:
+        limit_kib = (config().upload_max_bytes or 0) // 1024
+        return error_response(
+            request, 400, "too_large", f"The request body is over {limit_kib} KiB."
+        )
 
     @staticmethod
     def _as_json(response: HttpResponse) -> HttpResponse:
         status = response.status_code
-        code = ERROR_CODES.get(status, "server_error" if status >= 500 else "error")
+        code = ERROR_CODES.get(status, "server_error" if status >= 500 else "bad_request")
         message = MESSAGES.get(status, response.reason_phrase)
         if status >= 500:
             message = "Something went wrong on our side; the error is logged."

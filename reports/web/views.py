@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.middleware import HtmxDetails
 
 from reports.documents.contents import document_page
+from reports.documents.exports import file_name
 from reports.documents.versions import versions_of
 from reports.live.fragments import progress_context
 from reports.models import StreamingJob
@@ -25,6 +26,7 @@ from reports.pipelines import UnknownJobType, get_pipeline
 from reports.streams import services
 from reports.streams.selectors import report_for_user, stream_for_user
 from reports.streams.services import ServiceError
+from reports.web.downloads import attachment
 from reports.web.forms import SignupForm
 
 PROGRESS_TEMPLATE = "reports/_progress.html"
@@ -138,9 +140,5 @@ def report_download(request: AuthedRequest, report_id: str) -> HttpResponse:
     report = report_for_user(report_id, request.user)
     if report is None:
         raise Http404("No such report.")
-    response = HttpResponse(report.markdown, content_type="text/markdown; charset=utf-8")
-    filename = (
-        "".join(c if c.isalnum() or c in "-_" else "-" for c in report.title)[:80] or "report"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}.md"'
-    return response
+    return attachment(report.markdown, "text/markdown; charset=utf-8",
+                      file_name(report.title, "md"))

@@ -1,7 +1,7 @@
 // The little JavaScript htmx cannot do: (re)subscribe the page's one socket to every
 // stream on it, tick elapsed and remaining time between events, keep a running stage's
-// box on its newest text, and show progress in the tab title (with an optional
-// notification when a report is ready).
+// box on its newest text, show progress in the tab title (with an optional
+// notification when a report is ready), and reload when the socket's access is revoked.
 (function () {
   "use strict";
   let socket = null;
@@ -21,7 +21,16 @@
     socket = event.detail.socketWrapper;
     subscribeAll(document);
   });
-  document.addEventListener("htmx:wsClose", function () { socket = null; });
+  document.addEventListener("htmx:wsClose", function (event) {
+    socket = null;
+    // 4401: the access that opened the socket was revoked (docs/security.md). Reloading
+    // shows the login page, or, when this browser's session is still good (the user
+    // changed their own password here), the page again with a live socket. The close
+    // can beat the answer that gives this browser its new session cookie: wait a moment.
+    if (event.detail.event && event.detail.event.code === 4401) {
+      setTimeout(function () { window.location.reload(); }, 1500);
+    }
+  });
   document.addEventListener("htmx:load", function (event) { subscribeAll(event.detail.elt); });
 
   function fmt(seconds) {

@@ -68,3 +68,27 @@ def test_fork_from_a_middle_stage_runs_only_the_later_stages(
     versions.nth(0).locator("text=What changed").click()
     expect(page.locator(".diff-view ins").first).to_be_visible()
     page.screenshot(path=tmp_path / "fork-diff.png", full_page=True)
+
+
+def test_a_download_is_saved_under_its_title_in_any_script(
+    browser_page: Any, site: ServerProcess
+) -> None:
+    """Issue 32: a Cyrillic title sent the header MIME-encoded and Chromium opened the
+    file inline; a Latin-1 title went out as raw bytes."""
+    page = browser_page
+    sign_up(page, site.url, "namer")
+    page.fill("#id_title", "Отчёт для Café")
+    page.fill("#id_client", "Acme Ltd")
+    page.fill("#id_objective", "Reduce churn by 20% within a year.")
+    page.click("button[name=generate]")
+    page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
+    page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+    page.goto(page.url)
+    page.click("text=Open report")
+    page.click("summary:has-text('Download')")
+    names = []
+    for label in ("Markdown", "Word"):
+        with page.expect_download() as download:
+            page.click(f".export-menu a:has-text('{label}')")
+        names.append(download.value.suggested_filename)
+    assert names == ["Отчёт-для-Café-v1.md", "Отчёт-для-Café-v1.docx"]

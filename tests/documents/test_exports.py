@@ -7,6 +7,7 @@ import io
 import re
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import unquote
 
 import docx
 import pypdf
@@ -130,3 +131,52 @@ def test_an_unknown_format_is_a_404_with_the_error_body(client: Client, report: 
     response = client.get(f"/api/reports/{report.pk}/export/exe/")
     assert response.status_code == 404
     assert "md, html, pdf, docx" in response.json()["message"]
+
+
+def download_name(header: str) -> str:
+    """The file name a browser saves as (RFC 6266: ``filename*`` wins over ``filename``)."""
+    extended = re.search(r"filename\*=UTF-8''([^;\s]+)", header, flags=re.I)
+    if extended:
+        return unquote(extended.group(1), errors="strict")
+    plain = re.search(r'filename="([^"]*)"', header)
+    assert plain, header
+    return plain.group(1)
+
+
+@pytest.mark.parametrize(
+    ("title", "name", "fallback"),
+    [
+        ("Café crème", "Café-crème-v1", "Cafe-creme-v1"),  # Latin-1: went out as raw bytes
+        ("Отчёт о продажах", "Отчёт-о-продажах-v1", "report-v1"),  # noqa: RUF001  MIME-encoded
+        ("売上報告 2026", "売上報告-2026-v1", "2026-v1"),
+        ('Plan "B"; x=1\\', "Plan-B-x-1-v1", "Plan-B-x-1-v1"),  # quotes and separators
+    ],
+)
+@pytest.mark.parametrize("fmt", ["md", "html", "docx"])
+def test_downloads_are_named_after_the_title_in_any_script(
+    client: Client, make_stream: Any, fake_provider: FakeProvider,
+    title: str, name: str, fallback: str, fmt: str,
+) -> None:
+    stream = make_stream(title=title)
+    assert run_stream(stream.pk) == "completed"
+    report = Report.objects.get(stream=stream)
+    for path in (f"/api/reports/{report.pk}/export/{fmt}/",
+                 f"/api/streams/{stream.pk}/export/{fmt}/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        header = response["Content-Disposition"]
+        header.encode("ascii")  # no raw Latin-1 bytes, no =?utf-8?b?...?= encoded word
+        assert header.startswith(f'attachment; filename="{fallback}.{fmt}"'), header
+        assert download_name(header) == f"{name}.{fmt}"
+
+
+def test_the_markdown_download_of_a_page_is_named_the_same_way(
+    client: Client, make_stream: Any, fake_provider: FakeProvider
+) -> None:
+    stream = make_stream(title="Отчёт")
+    assert run_stream(stream.pk) == "completed"
+    report = Report.objects.get(stream=stream)
+    header = client.get(f"/documents/{report.pk}/download.md")["Content-Disposition"]
+    header.encode("ascii")
+    assert header.startswith('attachment; filename="report')
+    assert download_name(header) == "Отчёт.md"

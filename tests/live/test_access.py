@@ -1,9 +1,12 @@
 """Who may watch a stream: decided once per stream per process, and the session read
-from the cache, not per handshake from the database."""
+from the cache, not per handshake from the database; the user too, when the cache is
+one every process shares."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 
 from reports.live import access
-from tests.conftest import session_cookie
+from tests.conftest import require_service, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -115,8 +118,27 @@ async def handshake(asgi_app: Any, stream_id: Any, cookie: tuple[bytes, bytes]) 
     return connected
 
 
+@pytest.fixture
+def shared_cache(settings: Any) -> Iterator[None]:
+    """Django's cache in Redis, as in distributed mode: the one every process shares."""
+    import redis
+
+    require_service("Redis", "127.0.0.1", 6379)
+    prefix = f"test-users-{uuid.uuid4().hex}"
+    settings.CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/13", "KEY_PREFIX": prefix,
+    }}
+    settings.ACCESS_RECHECK_SECONDS = 600  # no socket recheck reads the table meanwhile
+    yield
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/13")
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
 async def test_a_handshake_reads_the_user_from_the_cache(
-    asgi_app: Any, make_stream: Any, user: User, user_queries: list[str]
+    asgi_app: Any, make_stream: Any, user: User, user_queries: list[str], shared_cache: None
 ) -> None:
     stream = await database_sync_to_async(make_stream)()
     cookie = await database_sync_to_async(session_cookie)(user)
@@ -126,10 +148,29 @@ async def test_a_handshake_reads_the_user_from_the_cache(
     assert len(user_queries) == 1  # the first handshake's; the others read the cache
 
 
+async def test_a_cache_of_one_process_keeps_no_users(
+    asgi_app: Any, make_stream: Any, user: User, user_queries: list[str], settings: Any
+) -> None:
+    """The embedded default's LocMemCache: another process (a shell next to the server)
+    could not drop an entry there, so the user is read on every handshake (issue 32)."""
+    assert settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+    settings.ACCESS_RECHECK_SECONDS = 600
+    stream = await database_sync_to_async(make_stream)()
+    cookie = await database_sync_to_async(session_cookie)(user)
+    user_queries.clear()
+    for _ in range(2):
+        assert await handshake(asgi_app, stream.pk, cookie)
+    assert len(user_queries) == 2
+
+
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("change", ["password", "deactivated", "deleted"])
 async def test_a_changed_user_is_read_again(
-    asgi_app: Any, make_stream: Any, user: User, change: str
+    asgi_app: Any, make_stream: Any, user: User, change: str, shared: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if shared:
+        request.getfixturevalue("shared_cache")
     stream = await database_sync_to_async(make_stream)()
     cookie = await database_sync_to_async(session_cookie)(user)
     assert await handshake(asgi_app, stream.pk, cookie)  # now cached

@@ -91,3 +91,52 @@ def test_the_running_stage_reads_rendered_and_follows_its_text(
     done = page.locator(f"#stage-{sid}-outline .stage-done .prose")
     assert done.locator("ul > li > strong").count() == 4
     assert errors == []
+
+
+def test_a_page_whose_access_is_revoked_reloads_to_the_login_page(
+    browser_page: Any, site: ServerProcess
+) -> None:
+    """Issue 32: a live page kept receiving events after its user's password changed in
+    another process. Its socket is closed with 4401 and the page reloads: the user's own
+    password change (this browser's session moves on) brings the page back, live; a
+    change made elsewhere brings the login page."""
+    import subprocess
+    import sys
+
+    from tests.servers import PASSWORD, ROOT
+
+    page = browser_page
+    offline_model(page, "rate=50 faults=brief:slow:60")
+    sign_up(page, site.url, "revoked")
+    page.fill("#id_title", "Retention plan")
+    page.fill("#id_client", "Acme Ltd")
+    page.fill("#id_objective", "Reduce churn by 20% within a year.")
+    page.click("button[name=generate]")
+    page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
+    job_url = page.url
+    expect(page.locator(".stage-running").first).to_be_visible(timeout=20_000)
+
+    # The user's own password change, in another tab of this browser.
+    page.evaluate("window.beforeTheChange = true")  # a reload forgets it
+    other = page.context.new_page()
+    other.goto(site.url + "/accounts/password_change/")
+    other.fill("#id_old_password", PASSWORD)
+    other.fill("#id_new_password1", "a-second-passphrase-42")
+    other.fill("#id_new_password2", "a-second-passphrase-42")
+    other.click("[type=submit]")
+    other.wait_for_url(re.compile(r"/password_change/done/"))
+    other.close()
+    # The reload brings the same page back, from the new session: still live.
+    page.wait_for_function("() => !window.beforeTheChange && document.readyState"
+                           " === 'complete'", timeout=20_000)
+    assert page.url == job_url
+    expect(page.locator(".stage-running").first).to_be_visible(timeout=20_000)
+
+    # A change made elsewhere: another process sets a new password.
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from django.contrib.auth.models import User; u = User.objects.get("
+         "username='revoked'); u.set_password('set-by-an-admin-99'); u.save()"],
+        cwd=ROOT, env=site.env, check=True, capture_output=True, timeout=60,
+    )
+    page.wait_for_url(re.compile(r"/accounts/login/"), timeout=20_000)

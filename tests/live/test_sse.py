@@ -15,10 +15,10 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.core.asgi import get_asgi_application
 
-from reports.events.eventlog import RedisEventLog
+from reports.events.eventlog import RedisEventLog, event_log
 from reports.providers.fake import FakeProvider
 from reports.runtime.engine import run_stream
-from tests.conftest import require_service, session_cookie
+from tests.conftest import async_wait_for, require_service, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -72,7 +72,7 @@ class SSEClient:
         await self.communicator.wait(timeout=5)
 
 
-async def open_events(path: str, *headers: tuple[bytes, bytes]) -> SSEClient:
+async def open_events(path: str, *headers: tuple[bytes, bytes], query: str = "") -> SSEClient:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -81,7 +81,7 @@ async def open_events(path: str, *headers: tuple[bytes, bytes]) -> SSEClient:
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "headers": [(b"host", b"testserver"), *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
@@ -237,6 +237,8 @@ async def test_redis_event_log_replays_in_order_and_knows_its_limits(settings: A
     assert [e["seq"] for e in await log.since(stream_id, 2004) or []] == [2005]
     assert await log.since(stream_id, 1000) is None  # before the log began: resync
     assert await log.since(str(uuid.uuid4()), 5) is None
+    assert await log.newest(stream_id) == 2005  # an id above it is ahead of the stream
+    assert await log.newest(str(uuid.uuid4())) is None
     await log.client().delete(log.key(stream_id))
 
 
@@ -259,3 +261,72 @@ async def test_a_dropped_final_event_still_reaches_a_quiet_client(
     _, second = await client.next_event(timeout=5)
     await client.close()
     assert second["type"] == "snapshot" and second["stream"]["status"] == "completed"
+
+
+def resume_from(value: str, how: str) -> dict[str, Any]:
+    """``open_events`` arguments that resume from ``value`` by header or by query."""
+    if how == "header":
+        return {"headers": [(b"last-event-id", value.encode())], "query": ""}
+    return {"headers": [], "query": f"last_event_id={value}"}
+
+
+MALFORMED = ["abc", "-3", "1.5", "", "9" * 40, "0x10", "\uff11\uff12"]  # the last: fullwidth digits
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+@pytest.mark.parametrize("last_id", MALFORMED)
+async def test_a_malformed_id_gets_a_snapshot_then_live_events(
+    make_stream: Any, user: User, fake_provider: FakeProvider, how: str, last_id: str
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    resume = resume_from(last_id, how)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    client = await open_events(url(stream), cookie, *resume["headers"], query=resume["query"])
+    event_id, snapshot = await client.next_event(timeout=5)
+    assert snapshot["type"] == "snapshot" and event_id == snapshot["seq"] == stream.seq
+    runner = asyncio.ensure_future(asyncio.to_thread(run_stream, stream.pk))
+    events = await client.until(lambda e: e["type"] == "stream.completed")
+    assert await runner == "completed"
+    await client.close()
+    seqs = [e["seq"] for e in events]
+    assert seqs[0] > snapshot["seq"]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gap, no repeat
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+async def test_an_id_ahead_of_a_running_stream_gets_a_snapshot_then_live_events(
+    make_stream: Any, user: User, fake_provider: FakeProvider, how: str
+) -> None:
+    """Issue 32: an id above the stream's got keep-alives only, not even the end."""
+    fake_provider.delay = 0.005
+    stream = await database_sync_to_async(make_stream)()
+    runner = asyncio.ensure_future(asyncio.to_thread(run_stream, stream.pk))
+    logged = event_log().logged  # type: ignore[union-attr]  # the embedded log in tests
+    await async_wait_for(lambda: len(logged(str(stream.pk))) > 3)
+    ahead = logged(str(stream.pk))[-1]["seq"] + 100_000
+    resume = resume_from(str(ahead), how)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    client = await open_events(url(stream), cookie, *resume["headers"], query=resume["query"])
+    event_id, snapshot = await client.next_event(timeout=5)
+    assert snapshot["type"] == "snapshot" and event_id == snapshot["seq"] < ahead
+    events = await client.until(lambda e: e["type"] == "stream.completed")
+    assert await runner == "completed"
+    await client.close()
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(seqs)))
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+async def test_an_id_ahead_of_a_finished_stream_gets_its_final_snapshot(
+    make_stream: Any, user: User, fake_provider: FakeProvider, how: str
+) -> None:
+    stream = await database_sync_to_async(make_stream)()
+    assert await asyncio.to_thread(run_stream, stream.pk) == "completed"
+    final_seq = await database_sync_to_async(lambda: type(stream).objects.get(pk=stream.pk).seq)()
+    resume = resume_from(str(final_seq + 1), how)
+    cookie = await database_sync_to_async(session_cookie)(user)
+    client = await open_events(url(stream), cookie, *resume["headers"], query=resume["query"])
+    event_id, event = await client.next_event(timeout=5)
+    await client.close()
+    assert event["type"] == "snapshot" and event_id == final_seq
+    assert event["stream"]["status"] == "completed"

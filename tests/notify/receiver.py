@@ -24,11 +24,12 @@ class Receiver:
     plan: list[int] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     port: int = 0
+    host: str = "127.0.0.1"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/reportsite"
+        return f"http://{self.host}:{self.port}/hooks/reportsite"
 
     def answer(self, received: Received) -> int:
         with self.lock:
@@ -41,9 +42,10 @@ class Receiver:
 
 
 @contextmanager
-def running_receiver(*plan: int) -> Iterator[Receiver]:
-    """A receiver listening on a free loopback port until the block ends."""
-    receiver = Receiver(plan=list(plan))
+def running_receiver(*plan: int, host: str = "127.0.0.1", port: int = 0) -> Iterator[Receiver]:
+    """A receiver listening on a loopback address (a free port unless given) until the
+    block ends."""
+    receiver = Receiver(plan=list(plan), host=host)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -58,7 +60,7 @@ def running_receiver(*plan: int) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -104,3 +104,25 @@ def test_a_mail_server_that_refuses_is_retried(
     send_due()
     assert [m.to for m in mail.outbox] == [["alice@example.com"]]
     assert EmailNotice.objects.get().attempts == 2
+
+
+def test_a_title_with_line_breaks_from_before_the_rule_is_still_sent(
+    user: User, make_stream: Any, fake_provider: FakeProvider
+) -> None:
+    """Rows saved before titles had to be one line (issue 32: BadHeaderError, given up
+    after 8 tries): the subject is made one line and the notice goes out."""
+    from reports.models import ReportJob, StreamingJob
+
+    set_email_opt_in(user_id=user.pk, enabled=True)
+    stream = make_stream()
+    title = "Plan\r\nBcc: mallory@example.com\u2028\x85B"
+    StreamingJob.objects.filter(pk=stream.pk).update(
+        title=title, input_data={**stream.input_data, "title": title}
+    )
+    ReportJob.objects.filter(pk=stream.job_id).update(title=title)
+    assert run_stream(stream.pk) == "completed"
+    send_due()
+    [message] = mail.outbox
+    assert message.subject == "Ready: Plan Bcc: mallory@example.com B"
+    assert message.bcc == [] and message.to == ["alice@example.com"]
+    assert EmailNotice.objects.get().status == OutboxStatus.DELIVERED

@@ -6,13 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import time
+import uuid
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
-from reports.models import DeliveryAttempt, OutboxStatus, WebhookDelivery
+from reports.models import DeliveryAttempt, OutboxStatus, Webhook, WebhookDelivery
 from reports.notify.sending import backoff_seconds, send_due
+from reports.notify.signing import verify_v2
 from reports.notify.webhooks import webhook_create, webhook_delete
 from reports.providers.base import PermanentError
 from reports.providers.fake import FakeProvider, Script
@@ -193,3 +197,94 @@ def test_a_target_that_turned_private_is_refused_at_delivery_time(
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == OutboxStatus.GAVE_UP
     assert "private, loopback or reserved" in delivery.last_error
+
+
+def test_a_target_that_turned_into_nat64_of_loopback_is_refused_at_delivery_time(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any
+) -> None:
+    # Registered while private targets were allowed; by delivery time they are not, and
+    # the IPv6 form that carries 127.0.0.1 is judged by what it carries (issue 32).
+    webhook_create(user=user, url="http://[64:ff9b::7f00:1]:9/hook", events=ENDINGS)
+    webhook_settings.WEBHOOK_ALLOW_PRIVATE = False
+    completed_stream(make_stream)
+    send_due()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.last_status_code) == (OutboxStatus.GAVE_UP, None)
+    assert "private, loopback or reserved" in delivery.last_error
+
+
+def test_a_delivery_connects_to_the_address_it_checked_not_a_fresh_lookup(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name answers one address when checked and another after; the
+    POST goes to the checked one (two receivers on one port, 127.0.0.1 and 127.0.0.2)."""
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.test":  # no DNS server here: this stands in for one
+            host = next(answers, "127.0.0.2")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    with running_receiver() as checked, running_receiver(host="127.0.0.2",
+                                                         port=checked.port) as rebound:
+        webhook_create(user=user, url=f"http://localhost:{checked.port}/hook", events=ENDINGS)
+        Webhook.objects.update(url=f"http://rebind.test:{checked.port}/hook")
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        completed_stream(make_stream)
+        send_due()
+    assert (checked.count(), rebound.count()) == (1, 0)
+    assert checked.requests[0].headers["Host"] == f"rebind.test:{checked.port}"
+
+
+def test_a_delivery_signs_its_id_and_time_so_a_replay_does_not_verify(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any
+) -> None:
+    with running_receiver() as receiver:
+        webhook = webhook_create(user=user, url=receiver.url, events=ENDINGS)
+        stream = completed_stream(make_stream)
+        before = int(time.time())
+        send_due()
+    [got] = receiver.requests
+    delivery_id = str(WebhookDelivery.objects.get().pk)
+    timestamp = int(got.headers["X-Reportsite-Timestamp"])
+    assert before - 1 <= timestamp <= time.time() + 1
+    signed = f"{delivery_id}.{timestamp}.".encode() + got.body
+    mac = hmac.new(webhook.secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert got.headers["X-Reportsite-Signature-V2"] == f"t={timestamp},v1={mac}"
+    # The body names its delivery and the ending's time too; the contract's keys stay.
+    payload = json.loads(got.body)
+    assert payload["delivery_id"] == delivery_id == got.headers["X-Reportsite-Delivery"]
+    assert abs(payload["timestamp"] - timestamp) <= 5
+    assert (payload["event"], payload["stream"]["stream_id"]) == ("stream.completed",
+                                                                  str(stream.pk))
+
+    def ok(**changes: Any) -> bool:
+        args = {"body": got.body, "secret": webhook.secret, "delivery_id": delivery_id,
+                "signature": got.headers["X-Reportsite-Signature-V2"],
+                "now": float(timestamp), **changes}
+        return verify_v2(args.pop("body"), args.pop("secret"), **args)
+
+    assert ok()
+    assert ok(now=timestamp + 299.0)
+    assert not ok(now=timestamp + 301.0)  # replayed after the tolerance
+    assert not ok(now=timestamp - 301.0)
+    assert not ok(delivery_id=str(uuid.uuid4()))  # replayed under another id
+    assert not ok(body=got.body.replace(b"completed", b"cancelled"))
+    assert not ok(secret="whsec_another")
+    assert not ok(signature=f"t={timestamp + 1},v1={mac}")  # a retimed header
+    assert not ok(signature="v1=" + mac)
+
+
+def test_each_webhook_gets_its_own_delivery_id_in_its_body(
+    user: User, make_stream: Any, fake_provider: FakeProvider, webhook_settings: Any
+) -> None:
+    with running_receiver() as receiver:
+        for n in range(2):
+            webhook_create(user=user, url=f"{receiver.url}?{n}", events=ENDINGS)
+        completed_stream(make_stream)
+        send_due()
+    ids = sorted(json.loads(r.body)["delivery_id"] for r in receiver.requests)
+    assert ids == sorted(str(pk) for pk in WebhookDelivery.objects.values_list("pk", flat=True))
+    assert len(set(ids)) == 2

@@ -175,3 +175,136 @@ def test_signed_in_pages_are_never_cached(client: Client) -> None:
     response = client.get("/")
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
     assert "no-store" not in Client().get("/accounts/signup/").get("Cache-Control", "")
+
+
+# Line breaks and the like in a title reach headers (an e-mail subject, a file name):
+# a title is one line (issue 32: CR/LF was accepted and the e-mail notice failed).
+ONE_LINE_BREAKERS = ["Plan\r\nBcc: x@example.com", "Plan\nB", "Plan\rB", "Plan\tB",
+                     "Plan\x85B", "Plan\u2028B", "Plan\u2029B", "Plan\x1bB"]
+
+
+@pytest.mark.parametrize("job_type", ["report", "starmap"])
+@pytest.mark.parametrize("title", ONE_LINE_BREAKERS)
+def test_a_title_with_a_line_break_or_control_character_is_a_422(
+    client: Client, report_input: dict[str, str], job_type: str, title: str
+) -> None:
+    inputs = {**(report_input if job_type == "report" else STARMAP), "title": title}
+    body = assert_api_error(
+        post_json(client, "/api/streams/", {"type": job_type, "input_data": inputs}), 422
+    )
+    assert body["details"] == [
+        {"field": "title",
+         "message": "This field must be one line, not blank, without control characters."}
+    ]
+    assert not StreamingJob.objects.exists()
+
+
+def test_a_fork_cannot_bring_a_line_break_into_the_title(
+    client: Client, stream: StreamingJob
+) -> None:
+    body = assert_api_error(post_json(client, f"/api/streams/{stream.pk}/fork/", {
+        "from_stage": "brief", "input_data": {"title": "New\r\nTitle"},
+    }), 422)
+    assert [d["field"] for d in body["details"]] == ["title"]
+    assert StreamingJob.objects.count() == 1
+
+
+def test_the_form_refuses_a_title_with_a_line_break(client: Client) -> None:
+    response = client.post("/reports/new/", {
+        "title": "Plan\r\nB", "client": "Acme", "objective": "Grow.",
+    })
+    assert response.status_code in (200, 422)
+    assert "must be one line" in response.content.decode()
+    assert not StreamingJob.objects.exists()
+
+
+def test_the_published_schema_says_a_title_is_one_line(client: Client) -> None:
+    import re
+
+    for pipeline in client.get("/api/pipelines/").json():
+        pattern = pipeline["input_schema"]["properties"]["title"]["pattern"]
+        assert re.fullmatch(pattern, "Plan B")
+        for bad in ONE_LINE_BREAKERS:
+            assert not re.fullmatch(pattern, bad), (pipeline["type"], bad)
+
+
+# Every error has a documented code (docs/api.md, "Errors"): issue 32 found CSRF failures
+# and unparsable bodies answering "error": "error".
+def test_a_session_request_without_the_csrf_token_is_csrf_failed(
+    user: User, report_input: dict[str, str]
+) -> None:
+    strict = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    strict.force_login(user)
+    body = {"type": "report", "input_data": report_input}
+    refused = post_json(strict, "/api/streams/", body)
+    assert_api_error(refused, 403, "csrf_failed")
+    assert "X-CSRFToken" in refused.json()["message"]
+    assert not StreamingJob.objects.exists()
+
+
+@pytest.mark.parametrize("raw", ["{not json", '{"type": "report",', "\xff\xfe", "[1, 2"])
+def test_a_body_that_is_not_json_is_bad_request(user: User, raw: str) -> None:
+    from reports.models import create_api_token
+
+    token = create_api_token(user=user)
+    client = Client(raise_request_exception=False)
+    response = client.post("/api/streams/", raw.encode("latin-1"),
+                           content_type="application/json",
+                           headers={"Authorization": f"Bearer {token}"})
+    body = assert_api_error(response, 400, "bad_request")
+    assert "JSON" in body["message"]
+
+
+def test_a_page_form_without_the_csrf_token_is_the_sites_403_page(
+    user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    strict = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    strict.force_login(user)
+    with caplog.at_level(logging.WARNING):
+        response = strict.post("/reports/new/", {"title": "x"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert 'href="/static/favicon.svg"' in page or "favicon" in page  # the site's page
+    assert "reload the page" in page.lower()
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.subprocess
+def test_a_chunked_body_over_the_limit_is_a_400_without_a_traceback() -> None:
+    """A body sent without Content-Length (chunked) over 256 KiB, to a real Daphne: a
+    400 with the API's error body, and no traceback in the server's log."""
+    import http.client
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, embedded_server
+
+    with embedded_server() as server:
+        made = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c",
+             "from django.contrib.auth.models import User\n"
+             "from reports.models import create_api_token\n"
+             "print(create_api_token(user=User.objects.create_user('chunky', password='x')))"],
+            cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=120, check=True,
+        )
+        token = made.stdout.split()[-1]
+        answers = []
+        for path, headers in [("/api/streams/", {"Authorization": f"Bearer {token}",
+                                                 "Content-Type": "application/json"}),
+                              ("/accounts/login/", {})]:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            conn.putrequest("POST", path)
+            for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            chunk = b"x" * 65536
+            for _ in range(5):  # 320 KiB
+                conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            conn.send(b"0\r\n\r\n")
+            response = conn.getresponse()
+            answers.append((response.status, response.read()))
+            conn.close()
+        log = server.log()
+    assert answers[0][0] == 400 and json.loads(answers[0][1])["error"] == "too_large"
+    assert answers[1][0] == 400
+    assert "Traceback" not in log, log[-3000:]

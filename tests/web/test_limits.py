@@ -91,3 +91,32 @@ def test_a_right_password_before_the_limit_still_works(user: User) -> None:
     )
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_refused_inputs_do_not_use_up_the_quota(
+    user: User, report_input: dict[str, str], make_stream: Any
+) -> None:
+    """Issue 32: every 422 counted, so a client fixing its input was then rate limited."""
+    client = Client()
+    client.force_login(user)
+    bad = {"type": "report", "input_data": {**report_input, "title": ""}}
+    unknown = {"type": "nope", "input_data": report_input}
+    for body in [bad, unknown] * 3:
+        response = client.post("/api/streams/", json.dumps(body),
+                               content_type="application/json")
+        assert response.status_code == 422
+    for n in range(2):
+        assert create(client, report_input, n).status_code == 201
+    stream = StreamingJob.objects.first()
+    assert stream is not None
+    StreamingJob.objects.update(status="completed")
+    forks: list[dict[str, Any]] = [
+        {"from_stage": "nope"}, {"from_stage": "brief", "input_data": {"title": ""}}]
+    for fork in forks:
+        refused = client.post(f"/api/streams/{stream.pk}/fork/", json.dumps(fork),
+                              content_type="application/json")
+        assert refused.status_code == 422, refused.content
+    forked = client.post(f"/api/streams/{stream.pk}/fork/", json.dumps({"from_stage": "brief"}),
+                         content_type="application/json")
+    assert forked.status_code == 201  # the third creation of three
+    assert create(client, report_input, 9).status_code == 429

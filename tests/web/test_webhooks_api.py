@@ -66,6 +66,59 @@ def test_private_and_loopback_targets_are_refused(api: Client, url: str) -> None
     assert not Webhook.objects.exists()
 
 
+# IPv4 inside IPv6: each form the attack run got a 201 for (issue 32), then more of
+# the same kinds. On a host with NAT64, 6to4 or Teredo these reach the embedded address.
+EMBEDDED_IPV4 = [
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 of the metadata address
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
+    "http://[::a9fe:a9fe]/hook",
+    "http://[64:ff9b::127.0.0.1]/hook",
+    "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+    "http://[64:ff9b:1::7f00:1]/hook",  # local-use NAT64 (RFC 8215)
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::]/hook",  # 6to4 of 169.254.169.254
+    "http://[::ffff:0:7f00:1]/hook",  # IPv4-translated (the deprecated ::ffff:0:x form)
+    "http://[::ffff:a9fe:a9fe]/hook",  # IPv4-mapped
+    "http://[::ffff:0:c0a8:1]/hook",  # IPv4-translated 192.168.0.1
+    "http://[::10.0.0.1]/hook",
+    "http://[::]/hook",
+    "http://[64:ff9b::c0a8:1]/hook",
+    "http://[64:ff9b::6440:1]/hook",  # NAT64 of 100.64.0.1 (shared address space)
+    "http://[64:ff9b:1::808:808]/hook",  # local use, whatever it embeds
+    "http://[2002:a00:1::1]/hook",  # 6to4 of 10.0.0.1
+    "http://[2002:c0a8:1::]/hook",
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
+    "http://[2001:0:7f00:1::]/hook",
+    "http://[fec0::1]/hook",  # site-local (deprecated, still routed inside some sites)
+    "http://[ff02::1]/hook",  # multicast
+    "http://[fd12:3456::1]/hook",
+    "http://[2001:db8::1]/hook",
+    "http://[100::1]/hook",
+]
+
+
+@pytest.mark.parametrize("url", EMBEDDED_IPV4)
+def test_internal_addresses_inside_ipv6_are_refused(api: Client, url: str) -> None:
+    response = post(api, {"url": url, "events": ["stream.completed"]})
+    assert response.status_code == 422, response.content
+    assert response.json()["error"] == "unsafe_target"
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b::808:808]/hook",  # NAT64 of 8.8.8.8: public
+        "http://[2002:808:808::1]/hook",  # 6to4 of 8.8.8.8
+        "http://[::ffff:8.8.8.8]/hook",
+        "http://[2606:4700::1111]/hook",
+    ],
+)
+def test_public_addresses_inside_ipv6_are_accepted(api: Client, url: str) -> None:
+    response = post(api, {"url": url, "events": ["stream.completed"]})
+    assert response.status_code == 201, response.content
+
+
 def test_private_targets_are_allowed_when_the_setting_says_so(api: Client, settings: Any) -> None:
     settings.WEBHOOK_ALLOW_PRIVATE = True
     response = post(api, {"url": "http://127.0.0.1:8000/hook", "events": ["stream.completed"]})
@@ -142,6 +195,10 @@ def test_the_schema_documents_the_webhook_paths(api: Client) -> None:
         ("8.8.8.8", True), ("2606:4700::1111", True), ("10.0.0.1", False),
         ("127.0.0.53", False), ("::1", False), ("fc00::1", False), ("224.0.0.1", False),
         ("::ffff:10.0.0.1", False), ("fe80::1%eth0", False), ("192.0.2.1", False),
+        ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::808:808", True), ("::ffff:0:7f00:1", False),
+        ("2002:a9fe:a9fe::", False), ("2002:808:808::", True), ("64:ff9b:1::808:808", False),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False), ("::8.8.8.8", False),
+        ("fec0::1", False), ("ff0e::1", False), ("255.255.255.255", False),
     ],
 )
 def test_which_addresses_are_public(address: str, public: bool) -> None:

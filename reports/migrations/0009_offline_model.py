@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0007_prompt_caching'),
+        ('reports', '0008_api_token_expiry'),
     ]
 
     operations = [
