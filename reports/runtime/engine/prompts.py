@@ -34,9 +34,11 @@ def reask_request(request: CompletionRequest, reason: str) -> CompletionRequest:
 
 def shorter_request(request: CompletionRequest) -> CompletionRequest:
     """The request again after its answer ran past the output limit: asked for a shorter
-    answer, with twice the room."""
+    answer (its schema allowing the fewest list items), with twice the room."""
     told = render("shorter.txt", limit=request.max_tokens)
-    return replace(request, prompt=f"{request.prompt}\n\n{told}", max_tokens=request.max_tokens * 2)
+    output = request.output.shorter() if request.output is not None else None
+    return replace(request, prompt=f"{request.prompt}\n\n{told}", output=output,
+                   max_tokens=request.max_tokens * 2)
 
 
 def with_schema_instructions(request: CompletionRequest, schema: OutputSchema) -> CompletionRequest:
