@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-local install-local test-local bench-local run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
+.PHONY: run run-local install-local test-local bench-local screenshots-local run-distributed install install-test system-deps lint test test-fast test-postgres test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -47,6 +47,10 @@ test-local: install-test install-local
 
 bench-local: install-test install-local
 	$(PY) bench/local_model.py
+
+# docs/local-*.png: a report and a starmap written by the local model, 1280 and 390 px.
+screenshots-local: install-test install-local browser-deps
+	$(PY) docs/local_screenshots.py
 
 # Distributed mode: Daphne, a Celery worker (threads) and beat from the Procfile, with
 # Redis and PostgreSQL (the database is created if it does not exist).

@@ -105,13 +105,16 @@ def parse_output(model: type[StageOutput], text: str) -> Any:
 
 
 def loads(text: str) -> Any:
-    """JSON from a model's answer; a Markdown code fence around it is fine."""
+    """JSON from a model's answer; a Markdown code fence around it is fine, and so are
+    control characters inside strings."""
     cleaned = text.strip()
     if cleaned.startswith("```"):
         cleaned = cleaned.split("\n", 1)[1] if "\n" in cleaned else ""
         cleaned = cleaned.rsplit("```", 1)[0]
     try:
-        return json.loads(cleaned)
+        # strict=False: a raw newline or tab inside a string is read, not refused (small
+        # models held to a grammar write them, and nothing is lost by reading them).
+        return json.loads(cleaned, strict=False)
     except json.JSONDecodeError as exc:
         raise OutputInvalid(f"not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 

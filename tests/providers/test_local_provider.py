@@ -74,3 +74,14 @@ def test_the_reused_prefix_is_what_llama_cpp_keeps(
     previous: list[int], tokens: list[int], reused: int
 ) -> None:
     assert reused_prefix(previous, tokens) == reused
+
+
+def test_a_raw_newline_inside_a_json_string_is_read() -> None:
+    """A small model held to a grammar may write one; the answer is still its answer."""
+    from reports.pipelines.structured import parse_output
+
+    item = ('{"id": "LO1", "audience": "Nurses", "objective": "Line one\nline two", '
+            '"level": "apply", "measure": "Audit"}')
+    text = '{"objectives": [' + ",".join([item] * 3) + "]}"
+    data = parse_output(Objectives, text)
+    assert data[0]["objective"] == "Line one\nline two"

@@ -62,6 +62,9 @@ def test_a_local_models_stages_cost_zero_and_say_local(
     client.force_login(user)
     page = client.get(stream.get_absolute_url()).content.decode()
     assert "<dt>Cost</dt><dd>local" in page
+    assert f'<span class="stage-model" title="The model that wrote this stage">{LOCAL}</span>' \
+        in page  # each stage row names the model that wrote it
+    assert " tok/s</span>" in page
 
 
 @streams_db
