@@ -91,7 +91,6 @@ class Generation:
     # a JSON schema's grammar runs and which llama.cpp's own clock leaves out).
     busy_s: float = 0.0
     eval_count: int = 0
-    waited_s: float = 0.0
 
 
 class LocalModel:
