@@ -12,7 +12,7 @@ from django.core.management.base import SystemCheckError
 from django.test import Client
 
 from reports.domain.config import config
-from reports.models import StreamStatus
+from reports.models import Report, StreamStatus
 from reports.providers import Usage, override_provider
 from reports.providers.fake import FakeProvider
 from reports.providers.pricing import cost_for, is_free, price_for
@@ -65,6 +65,9 @@ def test_a_local_models_stages_cost_zero_and_say_local(
     assert f'<span class="stage-model" title="The model that wrote this stage">{LOCAL}</span>' \
         in page  # each stage row names the model that wrote it
     assert " tok/s</span>" in page
+    report = Report.objects.get(stream=stream)
+    document = client.get(report.get_absolute_url()).content.decode()
+    assert f'<dt>Written by</dt><dd class="doc-models">{LOCAL} (local)</dd>' in document
 
 
 @streams_db
