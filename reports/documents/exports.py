@@ -20,6 +20,8 @@ from reports.documents.docx import markdown_to_docx
 from reports.documents.provenance import is_missing, report_provenance, stages_provenance
 from reports.domain.rendering import render_markdown
 from reports.models import Report, StageStatus, StreamingJob
+from reports.pipelines.base import with_cut_off_mark
+from reports.providers.pricing import is_local
 
 FORMATS = {
     "md": "text/markdown; charset=utf-8",
@@ -65,17 +67,25 @@ class Document:
 
 def _row(entry: dict[str, Any]) -> str:
     """One stage's provenance as a Markdown table row."""
-    cost = entry["cost_usd"]
     cells = [
-        entry["title"] + (" (missing)" if is_missing(entry) else ""),
+        entry["title"] + (" (missing)" if is_missing(entry) else "")
+        + (" (cut off at the output limit)" if entry.get("cut_off") else ""),
         entry["model"] or "-",
         f"{entry['tokens_in']} / {entry['tokens_out']} / {entry['tokens_cached']}",
-        f"${cost}" if cost is not None else "unknown",
+        _cost_cell(entry),
         str(entry["attempts"]) + (" (reused)" if entry.get("reused") else ""),
         _when(entry["started_at"]),
         _when(entry["finished_at"]),
     ]
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _cost_cell(entry: dict[str, Any]) -> str:
+    """A stage's cost as the card writes it: an amount, "local" or "no price set"."""
+    if entry["model"] and is_local(entry["model"]):
+        return "local"
+    cost = entry["cost_usd"]
+    return f"${cost}" if cost is not None else "no price set"
 
 
 def _when(value: str | None) -> str:
@@ -106,7 +116,7 @@ def of_stream(stream: StreamingJob) -> Document:
         elif stage.data is not None and not isinstance(stage.data, str):
             parts += ["```json", json.dumps(stage.data, indent=2, ensure_ascii=False), "```", ""]
         else:
-            parts += [stage.output, ""]
+            parts += [with_cut_off_mark(stage.output) if stage.cut_off else stage.output, ""]
     return Document(
         title=stream.title or "Untitled",
         markdown="\n".join(parts),

@@ -22,6 +22,7 @@ def stage_provenance(stage: Stage) -> dict[str, Any]:
         "cost_usd": money_str(stage.cost_usd),
         "attempts": stage.attempts,
         "reused": stage.reused,
+        "cut_off": stage.cut_off,
         "started_at": stage.started_at.isoformat() if stage.started_at else None,
         "finished_at": stage.finished_at.isoformat() if stage.finished_at else None,
     }
@@ -39,3 +40,8 @@ def is_missing(entry: dict[str, Any]) -> bool:
 def report_provenance(report: Report) -> list[dict[str, Any]]:
     """A version's stages (empty for a document made before streaming)."""
     return list(report.provenance or [])
+
+
+def models_of(report: Report) -> list[str]:
+    """The models that wrote a version's stages, each once, in stage order."""
+    return list(dict.fromkeys(e["model"] for e in report_provenance(report) if e.get("model")))

@@ -60,6 +60,34 @@ def parse_pricing(raw: Mapping[str, Any]) -> tuple[dict[str, tuple[Decimal, ...]
     return found, problems
 
 
+def parse_prices(raw: str) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """``LLM_PRICES`` (``"my-model=0.5/1.5,other=1/2/0.1/1.25"``) as ``LLM_PRICING``
+    entries, and the items that are not ``model=input/output[/cached[/write]]``."""
+    found: dict[str, tuple[str, ...]] = {}
+    problems: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        model, _, prices = item.rpartition("=")
+        if not model.strip() or not prices.strip():
+            problems.append(item)
+            continue
+        found[model.strip()] = tuple(price.strip() for price in prices.split("/"))
+    return found, problems
+
+
+def parse_output_limits(raw: str) -> tuple[dict[str, int], list[str]]:
+    """``"report:sections=800"`` -> ``{"report:sections": 800}`` and the bad items."""
+    found: dict[str, int] = {}
+    problems: list[str] = []
+    targets, bad = parse_stage_models(raw)
+    problems += bad
+    for target, value in targets.items():
+        if value.isdigit() and int(value) > 0:
+            found[target] = int(value)
+        else:
+            problems.append(f"{target}={value}")
+    return found, problems
+
+
 def parse_budget(raw: Any) -> Decimal | None:
     """A positive amount of USD, or None for no budget; ValueError otherwise."""
     if raw in (None, ""):
@@ -93,6 +121,14 @@ class Config:
     offline_tokens_per_second: float
     offline_faults: str
     offline_model_header: bool
+    # The local provider (a GGUF model in this process) and every model's limits
+    local_model_path: str
+    local_model_context: int
+    local_model_threads: int
+    output_limits: Mapping[str, int]
+    output_scale: float
+    continuations: int
+    context_tokens: int
     # Structured output and prompt caching
     openai_structured_output: bool
     anthropic_structured_output: bool
@@ -148,6 +184,12 @@ class Config:
         else ``LLM_MODEL`` ("" = the provider's default)."""
         return self.stage_models.get(f"{job_type}:{stage_key}") or stage_model or self.llm_model
 
+    def output_limit(self, job_type: str, stage_key: str, default: int) -> int:
+        """A stage's output limit in tokens: ``LLM_OUTPUT_LIMITS`` or its pipeline's,
+        times ``LLM_OUTPUT_SCALE`` (never under 16)."""
+        limit = self.output_limits.get(f"{job_type}:{stage_key}", default)
+        return max(16, round(limit * self.output_scale))
+
     def structured_output_off(self, model: str) -> bool:
         """``LLM_STRUCTURED_OUTPUT_OFF`` names ``model`` (or its family: ``llama3`` covers
         ``llama3-8b``): its JSON stages use the fallback."""
@@ -168,15 +210,29 @@ def _build() -> Config:
     except ValueError as exc:
         problems.append(("STREAM_BUDGET_USD", f"{exc} in USD"))
         budget = None
-    pricing, bad_prices = parse_pricing(settings.LLM_PRICING)
+    extra_prices, bad_extra = parse_prices(settings.LLM_PRICES)
     problems += [
-        ("LLM_PRICING", f"for {model!r} needs 2 to 4 prices of 0 or more (input, output, "
+        ("LLM_PRICES", f"item {item!r} is not 'model=input/output[/cached[/write]]'")
+        for item in bad_extra
+    ]
+    pricing, bad_prices = parse_pricing({**settings.LLM_PRICING, **extra_prices})
+    problems += [
+        ("LLM_PRICES" if model in extra_prices else "LLM_PRICING",
+         f"for {model!r} needs 2 to 4 prices of 0 or more (input, output, "
          "cached input, cache write)") for model in bad_prices
     ]
     parser = str(settings.LLM_STREAM_PARSER).strip().lower()
     if parser not in ("lean", "sdk"):
         problems.append(("LLM_STREAM_PARSER", f"{parser!r} is not lean or sdk"))
     runner = settings.STREAM_RUNNER
+    output_limits, bad_limits = parse_output_limits(settings.LLM_OUTPUT_LIMITS)
+    problems += [
+        ("LLM_OUTPUT_LIMITS", f"item {item!r} is not 'type:stage=tokens'") for item in bad_limits
+    ]
+    scale = float(settings.LLM_OUTPUT_SCALE)
+    if not scale > 0:
+        problems.append(("LLM_OUTPUT_SCALE", f"{scale!r} is not a number above 0"))
+        scale = 1.0
     return Config(
         llm_provider=settings.LLM_PROVIDER,
         llm_model=settings.LLM_MODEL.strip(),
@@ -189,6 +245,13 @@ def _build() -> Config:
         offline_tokens_per_second=float(settings.OFFLINE_TOKENS_PER_SECOND),
         offline_faults=settings.OFFLINE_FAULTS,
         offline_model_header=bool(settings.OFFLINE_MODEL_HEADER),
+        local_model_path=str(settings.LOCAL_MODEL_PATH).strip(),
+        local_model_context=max(0, int(settings.LOCAL_MODEL_CONTEXT)),
+        local_model_threads=max(0, int(settings.LOCAL_MODEL_THREADS)),
+        output_limits=MappingProxyType(output_limits),
+        output_scale=scale,
+        continuations=max(0, int(settings.LLM_CONTINUATIONS)),
+        context_tokens=max(0, int(settings.LLM_CONTEXT_TOKENS)),
         openai_structured_output=bool(settings.OPENAI_STRUCTURED_OUTPUT),
         anthropic_structured_output=bool(settings.ANTHROPIC_STRUCTURED_OUTPUT),
         openai_prompt_cache_key=bool(settings.OPENAI_PROMPT_CACHE_KEY),

@@ -14,6 +14,9 @@ class EventType(StrEnum):
     STAGE_STARTED = "stage.started"
     STAGE_DELTA = "stage.delta"
     STAGE_RETRYING = "stage.retrying"
+    # The stage waits for its model (a local model writes one answer at a time): ``note``
+    # says why, and is "" once the model is its.
+    STAGE_WAITING = "stage.waiting"
     STAGE_COMPLETED = "stage.completed"
     STAGE_FAILED = "stage.failed"
     STAGE_CANCELLED = "stage.cancelled"

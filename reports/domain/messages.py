@@ -16,8 +16,9 @@ ADVICE = {
     "overloaded": "The model's provider is overloaded. Resume in a few minutes.",
     "context_length": "The inputs and earlier stages are too long for this model. Shorten the "
     "inputs, or choose a model with a larger context window (LLM_STAGE_MODELS), then Retry.",
-    "truncated": "The answer was longer than the stage allows, even with a higher limit. "
-    "Retry this stage, or shorten what it is asked to cover.",
+    "truncated": "The answer ran past the stage's output limit, also when asked for a "
+    "shorter one with twice the room; its partial text is kept with the attempt. Raise the "
+    "limit (LLM_OUTPUT_LIMITS or LLM_OUTPUT_SCALE) or use a larger model, then Retry.",
     "content_filtered": "The provider's content filter stopped the answer. Rephrase the inputs, "
     "then Retry this stage.",
     "refused": "The model declined to write this part. Rephrase the inputs, then Retry this "

@@ -121,6 +121,8 @@ def render_event_html(event: dict[str, Any], details: bool = True) -> str:
             # Why the stage is waiting, until it streams.
             if event["type"] == EventType.STAGE_RETRYING:
                 stage = {**stage, "retrying": event}
+            if event["type"] == EventType.STAGE_WAITING and event.get("note"):
+                stage = {**stage, "waiting": event["note"]}
             parts.append(
                 render_to_string("reports/_stage.html", {**context, "stage": stage, "oob": True})
             )

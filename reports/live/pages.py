@@ -98,7 +98,7 @@ class LivePageConsumer(StreamWatcherConsumer):
         if key is None:
             return
         pair = (stream_id, key)
-        if kind == EventType.STAGE_RETRYING:
+        if kind in (EventType.STAGE_RETRYING, EventType.STAGE_WAITING):
             # Still running: the row shows the checkpoint; the newer text follows.
             self.text_sent[pair] = -1
             self.text_due[pair] = float("-inf")

@@ -264,6 +264,9 @@ class Stage(models.Model):
     tokens_cached = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     cache_saved_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    # Its text stopped at the output limit (after the continuations it was allowed): kept,
+    # and marked so on the card, in the document and in every export.
+    cut_off = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Copied from the stream this one was forked from: never sent to the model here.
@@ -313,6 +316,8 @@ class StageAttempt(models.Model):
     # Of tokens_in: read from the prompt cache, and written to it.
     tokens_cached = models.BigIntegerField(default=0)
     tokens_cache_write = models.BigIntegerField(default=0)
+    # The text this attempt received: an answer that was rejected or cut off is kept.
+    output = models.TextField(blank=True)
     usage_known = models.BooleanField(default=False)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)

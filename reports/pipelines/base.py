@@ -28,9 +28,32 @@ class StageContext:
     inputs: Mapping[str, Any]
     outputs: Mapping[str, str]
     data: Mapping[str, Any]
+    # The stage's output limit in tokens (0: none told): prompts ask for a length that
+    # fits it, as ``{{ limit.words }}`` words.
+    max_tokens: int = 0
 
     def as_template_context(self) -> dict[str, Any]:
-        return {"input": self.inputs, "outputs": self.outputs, "data": self.data}
+        limit = {"tokens": self.max_tokens, "words": words_for(self.max_tokens)}
+        return {"input": self.inputs, "outputs": self.outputs, "data": self.data,
+                "limit": limit}
+
+
+def words_for(tokens: int) -> int:
+    """About how many English words fit in ``tokens`` with room to spare (a token is
+    about 0.75 of a word; asking for 80% of that leaves a model room to finish)."""
+    return max(20, int(tokens * 0.6) // 10 * 10) if tokens else 0
+
+
+# What a document says under a section whose text stopped at the output limit.
+CUT_OFF_MARK = (
+    "*[Cut off at the output limit: the model's text stops here. Raise the limit "
+    "(LLM_OUTPUT_LIMITS) and Retry this stage for the rest.]*"
+)
+
+
+def with_cut_off_mark(text: str) -> str:
+    """A section's text followed by the cut-off mark."""
+    return f"{text.rstrip()}\n\n{CUT_OFF_MARK}"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ declares the field that holds it (``data_field``) and its data is that list.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass
@@ -61,6 +62,12 @@ class OutputSchema:
         """The schema as the fallback's instructions quote it."""
         return json.dumps(self.schema, indent=2)
 
+    def shorter(self) -> OutputSchema:
+        """The same shape with as few list items as it allows (at most 3 where it sets
+        no minimum): asked again after an answer ran past the output limit. Every answer
+        to it is an answer to this one, and strict mode takes it."""
+        return dataclasses.replace(self, schema=_fewest_items(self.schema))
+
 
 @functools.cache
 def schema_for(model: type[StageOutput]) -> OutputSchema:
@@ -98,13 +105,16 @@ def parse_output(model: type[StageOutput], text: str) -> Any:
 
 
 def loads(text: str) -> Any:
-    """JSON from a model's answer; a Markdown code fence around it is fine."""
+    """JSON from a model's answer; a Markdown code fence around it is fine, and so are
+    control characters inside strings."""
     cleaned = text.strip()
     if cleaned.startswith("```"):
         cleaned = cleaned.split("\n", 1)[1] if "\n" in cleaned else ""
         cleaned = cleaned.rsplit("```", 1)[0]
     try:
-        return json.loads(cleaned)
+        # strict=False: a raw newline or tab inside a string is read, not refused (small
+        # models held to a grammar write them, and nothing is lost by reading them).
+        return json.loads(cleaned, strict=False)
     except json.JSONDecodeError as exc:
         raise OutputInvalid(f"not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 
@@ -148,6 +158,18 @@ def _all_required(node: Any) -> bool:
     return all(
         _all_required(value) for key, value in node.items() if key not in ("properties",)
     )
+
+
+def _fewest_items(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_fewest_items(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {key: _fewest_items(value) for key, value in node.items()}
+    if found.get("type") == "array":
+        fewest = max(1, int(found.get("minItems", 0) or 3))
+        found["maxItems"] = min(int(found.get("maxItems", fewest)), fewest)
+    return found
 
 
 def _strict_subset(node: Any) -> Any:

@@ -22,6 +22,7 @@ from reports.providers.base import (
     ProviderError,
     TransientError,
     Usage,
+    continuation_messages,
 )
 from reports.providers.http_errors import (
     refused_error,
@@ -58,7 +59,8 @@ class AnthropicStream(SDKCompletionStream):
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": "user", "content": user_content(request, caching=caching)}],
+            "messages": [{"role": "user", "content": user_content(request, caching=caching)},
+                         *continuation_messages(request)],
             "stream": True,
         }
         if request.system:

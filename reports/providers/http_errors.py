@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 
 from reports.providers.base import PermanentError, ProviderError, TransientError
+from reports.providers.base import truncated_error as truncated_error  # (used from here too)
 
 MESSAGE_LIMIT = 300
 
@@ -78,13 +79,6 @@ def context_length_error(provider: str, detail: str) -> PermanentError:
     return PermanentError(
         f"the prompt is longer than the model's context window ({provider}: {short(detail)})",
         kind="context_length",
-    )
-
-
-def truncated_error(max_tokens: int) -> PermanentError:
-    """The model stopped at its output limit: the answer is cut off."""
-    return PermanentError(
-        f"the answer was cut off at the output limit of {max_tokens} tokens", kind="truncated"
     )
 
 

@@ -3,9 +3,11 @@
 It streams each stage's *draft* (composed from the inputs and earlier stages by the
 pipeline) so the whole product works without a model. ``OFFLINE_FAULTS`` injects
 failures for demos and tests: a comma-separated list of ``stage:fault[:n]`` where
-fault is ``429``, ``500``, ``cut`` (stream dropped half-way), ``timeout``, ``auth``,
+fault is ``429``, ``500``, ``cut`` (stream dropped half-way), ``length`` (stopped
+half-way at the output limit, as a model that runs on), ``timeout``, ``auth``,
 ``badrequest`` or ``invalid`` (malformed output), each the first ``n`` times (default
-1), or ``slow`` (stream ``n`` times slower).
+1), or ``slow`` (stream ``n`` times slower). A call that continues an answer cut off at
+the limit streams the rest of the draft.
 
 A stream may carry its own behaviour (``StreamingJob.offline_model``, set from the
 ``X-Offline-Model`` header where ``OFFLINE_MODEL_HEADER`` allows it): ``rate=400
@@ -30,15 +32,15 @@ from reports.providers.base import (
     Provider,
     TransientError,
     Usage,
+    rough_tokens,
+    truncated_error,
 )
 
 TOKEN_RE = re.compile(r"\S+\s*|\s+")
 TICK_SECONDS = 0.05
 
 
-def count_tokens(text: str) -> int:
-    """A rough token count (about four characters a token), the same everywhere."""
-    return max(1, (len(text) + 3) // 4) if text else 0
+count_tokens = rough_tokens
 
 
 @dataclass
@@ -56,7 +58,8 @@ def parse_faults(spec: str) -> list[Fault]:
         if len(parts) not in (2, 3) or not parts[0]:
             raise ValueError(f"OFFLINE_FAULTS item {item!r} is not 'stage:fault[:n]'")
         stage, kind = parts[0], parts[1]
-        if kind not in {"429", "500", "cut", "timeout", "auth", "badrequest", "invalid", "slow"}:
+        if kind not in {"429", "500", "cut", "length", "timeout", "auth", "badrequest", "invalid",
+                        "slow"}:
             raise ValueError(f"OFFLINE_FAULTS: unknown fault {kind!r} in {item!r}")
         try:
             count = int(parts[2]) if len(parts) == 3 else 1
@@ -99,11 +102,13 @@ def parse_offline_model(spec: str, *, default_rate: float) -> OfflineBehaviour:
 class OfflineStream(CompletionStream):
     _clock = staticmethod(time.monotonic)
 
-    def __init__(self, text: str, *, tokens_in: int, rate: float, cut_after: int | None = None):
+    def __init__(self, text: str, *, tokens_in: int, rate: float, cut_after: int | None = None,
+                 limit: int | None = None):
         self._text = text
         self._tokens_in = tokens_in
         self._rate = max(rate, 0.01)  # (a rate of 0 is a configuration error)
         self._cut_after = cut_after
+        self._limit = limit  # with ``cut_after``: stopped at this output limit, not dropped
         self._closed = threading.Event()
         self.model = "offline"
 
@@ -124,6 +129,9 @@ class OfflineStream(CompletionStream):
             if due > sent:
                 yield "".join(tokens[sent:due])
                 sent = due
+        if self._cut_after is not None and self._limit is not None:
+            self.usage = Usage(self._tokens_in, count_tokens("".join(tokens[:limit])))
+            raise truncated_error(self._limit)
         if self._cut_after is not None:
             raise TransientError("The model's stream was cut off mid-way.", kind="stream_cut")
         self.usage = Usage(self._tokens_in, count_tokens(self._text))
@@ -184,6 +192,10 @@ class OfflineProvider(Provider):
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
         text = request.draft() if request.draft else "(offline model: no draft for this stage)"
+        if request.continue_from:
+            # The rest of the draft after the answer so far (a continuation).
+            done = request.continue_from
+            text = text[len(done):] if text.startswith(done) else text
         tokens_in = count_tokens(request.system) + count_tokens(request.prompt)
         behaviour, scope = self.behaviour(request)
         rate = behaviour.rate
@@ -205,6 +217,11 @@ class OfflineProvider(Provider):
                 text = "This is not the JSON that was asked for."
             if fault.kind == "slow":
                 rate = rate / max(1, fault.count)
+            if fault.kind == "length":
+                return OfflineStream(
+                    text, tokens_in=tokens_in, rate=rate,
+                    cut_after=len(TOKEN_RE.findall(text)) // 2, limit=request.max_tokens,
+                )
             if fault.kind == "cut":
                 return OfflineStream(
                     text, tokens_in=tokens_in, rate=rate, cut_after=len(TOKEN_RE.findall(text)) // 2

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import openai
 
 from reports.domain.config import config
@@ -23,6 +24,7 @@ from reports.providers.base import (
     ProviderError,
     TransientError,
     Usage,
+    continuation_messages,
 )
 from reports.providers.http_errors import (
     CONTEXT_LENGTH_MARKS,
@@ -58,6 +60,7 @@ class OpenAIStream(SDKCompletionStream):
         if request.system:
             messages.append({"role": "system", "content": request.system})
         messages.append({"role": "user", "content": request.prompt})
+        messages += continuation_messages(request)
         # OpenAI's newer models refuse ``max_tokens``; other servers may not know
         # ``max_completion_tokens``.
         limit = "max_completion_tokens" if self.provider.is_openai else "max_tokens"
@@ -205,6 +208,20 @@ def _stream_error(error: Any) -> ProviderError:
                           kind="server_error")
 
 
+def server_context_length(base_url: str, timeout: float) -> int:
+    """The context window (tokens per slot) a llama.cpp server reports at ``/props``
+    beside its ``/v1`` API; 0 when the server has no such page or says nothing."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        response = httpx.get(f"{root}/props", timeout=min(timeout, 5.0))
+        props = response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return 0
+    settings = props.get("default_generation_settings") or {} if isinstance(props, dict) else {}
+    found = settings.get("n_ctx") or (props.get("n_ctx") if isinstance(props, dict) else 0)
+    return int(found) if isinstance(found, int) and found > 0 else 0
+
+
 def refuses_schema(detail: str) -> bool:
     """A 400 that is about ``response_format`` (a server or model without json_schema)."""
     lowered = detail.lower()
@@ -229,6 +246,7 @@ class OpenAIProvider(SDKProvider):
     url_field = "openai_base_url"
     default_base_url = "https://api.openai.com/v1"
     _client: openai.OpenAI | None = None
+    _server_context: int | None = None  # 0: the server does not say
 
     @property
     def supports_structured_output(self) -> bool:  # type: ignore[override]
@@ -255,6 +273,15 @@ class OpenAIProvider(SDKProvider):
                 "OPENAI_BASE_URL at a server that needs no key (Ollama, llama.cpp)."
             )
         return problems
+
+    def context_length(self, model: str) -> int | None:
+        """``LLM_CONTEXT_TOKENS``, else what a llama.cpp server says in ``GET /props``
+        (asked once per provider; another server answers 404 and is not asked again)."""
+        if config().context_tokens or self.is_openai or not self.base_url:
+            return config().context_tokens or None
+        if self._server_context is None:
+            self._server_context = server_context_length(self.base_url, self.timeouts.connect)
+        return self._server_context or None
 
     def client(self) -> openai.OpenAI:
         """One SDK client per provider (thread-safe); built on first use."""

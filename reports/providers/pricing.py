@@ -8,8 +8,10 @@ Decimal("0.075"), Decimal("0.15"))``. Input tokens served from the provider's pr
 cache are priced at the cached rate and tokens written to the cache at the
 cache-write rate; a model priced without those two prices both as plain input (never
 less than it may cost). A dated snapshot (``gpt-4o-2024-08-06``) is priced like its
-family (``gpt-4o``). A model without a price has an *unknown* cost (None, "unknown" on
-the card), never zero.
+family (``gpt-4o``). ``LLM_PRICES`` adds prices without editing code
+(``"my-model=0.5/1.5"``). A local model (a GGUF file, ``LLM_PROVIDER=local``) costs 0.
+A model without a price has an *unknown* cost (None, "no price set" on the card), never
+zero.
 """
 
 from __future__ import annotations
@@ -41,8 +43,20 @@ class Rates:
         return cls(input_rate, output_rate, cached, write)
 
 
+# What a model run on this machine costs: nothing.
+LOCAL_PRICE = (Decimal(0), Decimal(0))
+
+
+def is_local(model: str) -> bool:
+    """A model run in this process from a GGUF file (the local provider names its
+    stages' model after the file)."""
+    return model.lower().endswith(".gguf")
+
+
 def _price(model: str) -> tuple[Decimal, ...] | None:
     pricing = config().pricing
+    if model not in pricing and is_local(model):
+        return LOCAL_PRICE
     if model in pricing:
         return pricing[model]
     # Dated snapshots ("gpt-4o-2024-08-06") are priced like their family.

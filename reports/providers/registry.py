@@ -82,3 +82,6 @@ def _load_builtins() -> None:
         "anthropic",
         _imported_when_used("reports.providers.anthropic_provider", "AnthropicProvider"),
     )
+    register_provider(
+        "local", _imported_when_used("reports.providers.local_provider", "LocalProvider")
+    )

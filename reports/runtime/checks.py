@@ -23,6 +23,9 @@ HINTS = {
     "LLM_STAGE_MODELS": "For example: report:outline=gpt-4o-mini,report:sections=gpt-4o",
     "LLM_PRICING": 'For example: "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60"), '
     'Decimal("0.075"), Decimal("0.15")).',
+    "LLM_PRICES": 'For example: LLM_PRICES="my-model=0.5/1.5,other=1/2/0.1/1.25" (USD per '
+    "million tokens: input/output[/cached input[/cache write]]).",
+    "LLM_OUTPUT_LIMITS": "For example: report:sections=800,starmap:learners=400",
 }
 IDS = {"STREAM_BUDGET_USD": "reports.E003", "LLM_STAGE_MODELS": "reports.E004"}
 
@@ -37,7 +40,7 @@ def check_llm_provider(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         return [
             Error(
                 exc.message,
-                hint="Set LLM_PROVIDER to offline, openai or anthropic.",
+                hint="Set LLM_PROVIDER to offline, local, openai or anthropic.",
                 id="reports.E001",
             )
         ]

@@ -3,7 +3,9 @@
 A stage's expected duration is the median (p50) of completed stages of the same job
 type, stage key and model. Before there is history for a stage, its pipeline weight
 is scaled by the observed pace (seconds per unit of weight: this stream's finished
-stages, else the stages that do have history, else a default). Remaining time is the
+stages, else the stages that do have history, else the pace of the model that runs as
+learned from its stages of every job type, else a default: the offline model's).
+Remaining time is the
 longest chain of unfinished stages through the dependency graph (for a linear
 pipeline: the remaining stages plus what is left of the running one). A running stage
 past its historical p95 is "slow" ("taking longer than usual").
@@ -17,12 +19,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 
 from reports.domain.config import config
 from reports.models import Stage, StageStatus, StreamingJob
 from reports.pipelines.registry import UnknownJobType, get_pipeline
-from reports.providers import ProviderError, get_provider
+from reports.providers import Provider, ProviderError, get_provider
 from reports.streams.durations import duration_percentiles
 
 # Seconds per unit of stage weight when nothing better is known (offline-model pace).
@@ -69,6 +72,33 @@ class Estimate:
 
 _cache: dict[str, tuple[float, History]] = {}
 _cache_lock = threading.Lock()
+# Under this key the cache keeps each model's pace over every job type.
+MODEL_PACES = "*model-paces*"
+
+
+def load_model_paces() -> History:
+    """Seconds per unit of stage weight of each model's recent completed stages, over
+    every job type (one query): how fast a model runs where this stage has no history.
+    Kept as ``StageHistory`` (p50 = p95 = the pace) under ``("", model)``."""
+    since = timezone.now() - timedelta(days=HISTORY_DAYS)
+    rows = (
+        Stage.objects.filter(status=StageStatus.COMPLETED, finished_at__gte=since,
+                             started_at__isnull=False, weight__gt=0)
+        .exclude(model="")
+        .order_by()
+        .values("model")
+        .annotate(
+            took=Sum(ExpressionWrapper(F("finished_at") - F("started_at"),
+                                       output_field=DurationField())),
+            weight=Sum("weight"), samples=Count("pk"),
+        )
+    )
+    return {
+        ("", str(row["model"])): StageHistory(pace, pace, row["samples"])
+        for row in rows
+        if row["took"] is not None and row["weight"]
+        and (pace := row["took"].total_seconds() / row["weight"]) > 0
+    }
 
 
 def load_history(job_type: str) -> History:
@@ -92,7 +122,7 @@ def stage_history(job_type: str) -> History:
             hit = _cache.get(job_type)
         if hit is not None and hit[0] > now:
             return hit[1]
-    history = load_history(job_type)
+    history = load_model_paces() if job_type == MODEL_PACES else load_history(job_type)
     if ttl > 0:
         with _cache_lock:
             _cache[job_type] = (now + ttl, history)
@@ -108,6 +138,9 @@ def predicted_model(stream: StreamingJob, stage: Stage, stages: list[Stage]) -> 
     """The model a stage ran with, or the one the engine will pick (same order of choice)."""
     if stage.model:
         return stage.model
+    provider = _provider()
+    if provider is not None and provider.serves_one_model:
+        return provider.default_model  # a local model runs every stage
     spec_model = ""
     try:
         spec = get_pipeline(stream.type).stage(stage.key)
@@ -127,11 +160,16 @@ def predicted_model(stream: StreamingJob, stage: Stage, stages: list[Stage]) -> 
     return _provider_default_model()
 
 
-def _provider_default_model() -> str:
+def _provider() -> Provider | None:
     try:
-        return get_provider().default_model
+        return get_provider()
     except ProviderError:
-        return ""
+        return None
+
+
+def _provider_default_model() -> str:
+    provider = _provider()
+    return provider.default_model if provider is not None else ""
 
 
 def estimate(
@@ -144,11 +182,15 @@ def estimate(
         history = stage_history(stream.type)
     now = timezone.now()
     known: dict[str, StageHistory] = {}
+    models: list[str] = []
     for stage in stages:
-        found = history.get((stage.key, predicted_model(stream, stage, stages)))
+        model = predicted_model(stream, stage, stages)
+        found = history.get((stage.key, model))
         if found is not None:
             known[stage.key] = found
-    pace = _pace(stages, known)
+        if model and stage.status not in DONE:
+            models.append(model)
+    pace = _pace(stages, known) or _model_pace(models) or DEFAULT_SECONDS_PER_WEIGHT
     expected = {s.key: known[s.key].p50 if s.key in known else s.weight * pace for s in stages}
     left: dict[str, float] = {}
     not_started: dict[str, float] = {}
@@ -190,7 +232,8 @@ def eta_seconds(
 
 
 def _pace(stages: list[Stage], known: dict[str, StageHistory]) -> float:
-    """Seconds per unit of weight: this stream's own finished stages, else history."""
+    """Seconds per unit of weight: this stream's own finished stages, else history of
+    this job type (0: neither)."""
     done = [
         s for s in stages if s.status == StageStatus.COMPLETED and s.started_at and s.finished_at
     ]
@@ -200,7 +243,20 @@ def _pace(stages: list[Stage], known: dict[str, StageHistory]) -> float:
     weight = sum(s.weight for s in stages if s.key in known)
     if weight > 0:
         return sum(known[s.key].p50 for s in stages if s.key in known) / weight
-    return DEFAULT_SECONDS_PER_WEIGHT
+    return 0.0
+
+
+def _model_pace(models: list[str]) -> float:
+    """The pace of the model that will run most of the stages left, learned from its
+    stages of every job type (0 when it has none: a model never run here)."""
+    if not models:
+        return 0.0
+    paces = stage_history(MODEL_PACES)
+    for model, _ in Counter(models).most_common():
+        found = paces.get(("", model))
+        if found is not None:
+            return found.p50
+    return 0.0
 
 
 def _longest_chain(stages: list[Stage], left: dict[str, float]) -> float:

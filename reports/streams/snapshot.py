@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from reports.domain.money import money_str
 from reports.models import Stage, StreamingJob
-from reports.streams.costs import stream_cost
+from reports.streams.costs import stage_cost, stream_cost
 from reports.streams.eta import Estimate
 
 
@@ -43,11 +43,18 @@ class StageSnapshot(BaseModel):
     duration_s: float | None
     # Running past its historical p95 ("taking longer than usual").
     slow: bool = False
+    # Why cost_usd is what it is: priced, estimated, free, local, no_price (null
+    # cost_usd, with cost_note saying how to set a price), or not_run.
+    cost_status: str = "not_run"
+    cost_note: str | None = None
+    # Its text stopped at the output limit (kept, and marked in the document).
+    cut_off: bool = False
 
     @classmethod
     def fields_of(cls, stage: Stage, *, slow: bool = False) -> dict[str, Any]:
         """The snapshot fields read off ``stage``; ``slow`` comes from the stream's ETA."""
         duration = stage.duration_s()
+        cost = stage_cost(stage)
         return {
             "key": stage.key,
             "title": stage.title,
@@ -65,6 +72,9 @@ class StageSnapshot(BaseModel):
             "finished_at": iso(stage.finished_at),
             "duration_s": None if duration is None else round(duration, 2),
             "slow": slow,
+            "cost_status": cost.status if stage.attempts else "not_run",
+            "cost_note": (cost.note or None) if stage.attempts else None,
+            "cut_off": stage.cut_off,
         }
 
     @classmethod
@@ -103,6 +113,9 @@ class StreamSnapshot(BaseModel):
     tokens_out: int
     cost_usd: str | None
     cost_complete: bool
+    # As a stage's: why cost_usd is what it is (priced, estimated, free, local, no_price).
+    cost_status: str = "priced"
+    cost_note: str | None = None
     # Of tokens_in: served from the provider's prompt cache (priced at the cached rate).
     tokens_cached: int = 0
     created_at: str | None
@@ -128,6 +141,7 @@ class StreamSnapshot(BaseModel):
     ) -> StreamSnapshot:
         """The snapshot of ``stream`` from rows already loaded (no query of its own)."""
         slow = timing.slow if timing is not None else frozenset()
+        cost = stream_cost(stream, list(stages))
         return cls(
             stream_id=str(stream.pk),
             job_id=str(stream.job_id),
@@ -142,8 +156,10 @@ class StreamSnapshot(BaseModel):
             report_id=str(report_id) if report_id else None,
             tokens_in=stream.tokens_in,
             tokens_out=stream.tokens_out,
-            cost_usd=stream_cost(stream, list(stages)).api,
+            cost_usd=cost.api,
             cost_complete=stream.cost_complete,
+            cost_status=cost.status,
+            cost_note=cost.note or None,
             tokens_cached=stream.tokens_cached,
             created_at=iso(stream.created_at),
             started_at=iso(stream.started_at),

@@ -19,6 +19,7 @@ from django_htmx.middleware import HtmxDetails
 
 from reports.documents.contents import document_page
 from reports.documents.exports import file_name
+from reports.documents.provenance import models_of
 from reports.documents.versions import versions_of
 from reports.live.fragments import progress_context
 from reports.models import StreamingJob
@@ -128,6 +129,7 @@ def report_detail(request: AuthedRequest, report_id: str) -> HttpResponse:
     context = {
         "report": report,
         "document": document_page(report.markdown),
+        "models": models_of(report),
         "versions": versions_of(report, request.user),
         "export_formats": EXPORT_LABELS.items(),
     }

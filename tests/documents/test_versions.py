@@ -93,7 +93,7 @@ def test_the_fork_plan_says_what_is_reused_and_what_runs(completed: StreamingJob
     stages = {s.key: s for s in completed.stages.all()}
     assert plan.tokens == sum(stages[k].tokens_in + stages[k].tokens_out for k in KEYS[3:])
     assert plan.tokens > 0
-    assert plan.cost.label == "unknown"  # the fake model has no price: not "$0"
+    assert plan.cost.label == "no price set"  # the fake model has no price: not "$0"
     offline = [s for s in completed.stages.all() if s.key in KEYS[3:]]
     for stage in offline:
         stage.model = "offline"

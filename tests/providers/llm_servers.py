@@ -108,6 +108,8 @@ class FakeLLMServer(abc.ABC):
         # openai_cache_rules: as OpenAI documents it, nothing is cached below 1,024
         # tokens of prefix, then in steps of 128 tokens.
         self.prompt_cache = prompt_cache
+        # Answer GET /props with this context window, as llama-server does (0: 404).
+        self.context_window = 0
         self.openai_cache_rules = openai_cache_rules
         self.seen_prompts: dict[str, list[str]] = {}
         self.plan: deque[Reply] = deque()
@@ -138,6 +140,14 @@ class FakeLLMServer(abc.ABC):
                     self.send_json(reply.status, json.loads(reply.body or "{}"), reply.headers)
                     return
                 server.stream(self, body, reply)
+
+            def do_GET(self) -> None:
+                # llama.cpp's llama-server says its context window (per slot) at /props.
+                if self.path.rstrip("/") == "/props" and server.context_window:
+                    settings = {"n_ctx": server.context_window}
+                    self.send_json(200, {"default_generation_settings": settings})
+                    return
+                self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
             def send_json(
                 self, status: int, payload: Any, headers: dict[str, str] | None = None

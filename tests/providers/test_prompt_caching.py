@@ -63,7 +63,7 @@ def test_prompts_put_the_stable_part_first(make_stream: Any, fake_provider: Fake
     # Earlier outputs in pipeline order, whatever order the stage lists them in.
     assert earlier.index("Brief analysis (JSON):") < earlier.index("Context and assumptions:")
     assert earlier.index("Context and assumptions:") < earlier.index("Outline (JSON):")
-    assert sections.prompt.rstrip().endswith("120-250 words each. Answer the key\nquestions "
+    assert sections.prompt.rstrip().endswith("words in all. Answer the key\nquestions "
                                              "of the brief analysis; tie every claim to the "
                                              "client's situation.")
 

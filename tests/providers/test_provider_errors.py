@@ -15,7 +15,7 @@ from reports.models import Stage, StageAttempt, StageStatus, StreamStatus
 from reports.runtime.engine import run_stream
 from tests.conftest import RecordedWait
 from tests.providers.conftest import serving
-from tests.providers.llm_servers import AnthropicServer, OpenAIServer, Reply
+from tests.providers.llm_servers import PROSE, AnthropicServer, OpenAIServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,9 +171,11 @@ def test_anthropic_prompt_too_long_is_a_context_length_error(
     assert stage.error_kind == "context_length" and kinds(stage) == ["context_length"]
 
 
-def test_anthropic_max_tokens_stop_is_asked_again_with_a_higher_limit(
+def test_anthropic_max_tokens_stop_is_continued_where_it_stopped(
     make_stream: Any, anthropic_server: AnthropicServer
 ) -> None:
+    """A prose answer cut off at the limit is not asked again from the start: the next
+    call carries the answer so far and asks the model to go on; both parts are kept."""
     position = [spec.key for spec in PIPELINE.stages].index("context")
     anthropic_server.plan.extend([Reply()] * position + [Reply(finish="max_tokens")])
     stream = make_stream()
@@ -181,9 +183,13 @@ def test_anthropic_max_tokens_stop_is_asked_again_with_a_higher_limit(
     assert run_stream(stream.pk) == StreamStatus.COMPLETED
 
     cut, again = anthropic_server.requests[position : position + 2]
-    assert again["max_tokens"] == 2 * cut["max_tokens"]
+    assert again["max_tokens"] == cut["max_tokens"]
+    assert [m["role"] for m in again["messages"]] == ["user", "assistant", "user"]
+    assert again["messages"][1]["content"] == PROSE
+    assert "Continue it exactly where it stopped" in again["messages"][2]["content"]
     context = Stage.objects.get(stream=stream, key="context")
-    assert kinds(context) == ["truncated", ""] and context.reasks == 1
+    assert kinds(context) == ["truncated", ""] and context.reasks == 0
+    assert context.output == PROSE + PROSE and not context.cut_off
 
 
 def test_anthropic_refusal_stop_is_permanent(

@@ -139,8 +139,8 @@ def test_an_unpriced_model_shows_cost_unknown_not_zero(
     client = Client()
     client.force_login(user)
     page = client.get(stream.get_absolute_url()).content.decode()
-    assert "<dt>Cost</dt><dd>unknown</dd>" in page
-    assert "cost unknown" in page  # each stage row says so too
+    assert "<dt>Cost</dt><dd>no price set <span class=\"cost-hint\">No price set for" in page
+    assert "no price set" in page  # each stage row says so too
 
 
 @pytest.mark.parametrize("where", ["setting", "job"])

@@ -239,3 +239,31 @@ def test_api_snapshot_carries_the_slow_flag(user: User, client: Any) -> None:
     body = client.get(f"/api/streams/{stream.pk}/").json()
     assert body["stages"][0]["slow"] is True and body["stages"][1]["slow"] is False
     assert body["eta_seconds"] == pytest.approx(2.5 + 6.0)
+
+
+def other_type_run(owner: User, model: str, seconds_per_weight: float) -> None:
+    """A completed stream of another job type whose stages ran at ``seconds_per_weight``."""
+    stream = StreamingJob.objects.create(type="starmap", job_id=uuid.uuid4(), owner=owner,
+                                         title="S", status=StreamStatus.COMPLETED)
+    end = timezone.now() - timedelta(hours=1)
+    for position, weight in enumerate((1.0, 2.0)):
+        Stage.objects.create(
+            stream=stream, key=f"s{position}", title="S", position=position, weight=weight,
+            status=StageStatus.COMPLETED, model=model, finished_at=end,
+            started_at=end - timedelta(seconds=weight * seconds_per_weight),
+        )
+
+
+def test_a_model_without_history_here_runs_at_its_own_pace_from_elsewhere(
+    user: User, settings: Any
+) -> None:
+    """The first report on a local model is estimated at that model's pace (learned from
+    its starmaps), not at the offline model's."""
+    other_type_run(user, "m1", seconds_per_weight=30.0)
+    other_type_run(user, "offline", seconds_per_weight=0.5)  # another model: not used
+    stream = make_stream(user, StreamStatus.PENDING)
+    estimate = eta.estimate(stream, stages_of(stream))
+    assert estimate.expected["sections"] == pytest.approx(4.0 * 30.0)
+    settings.LLM_MODEL = "never-run"
+    estimate = eta.estimate(stream, stages_of(stream))
+    assert estimate.expected["sections"] == pytest.approx(4.0 * eta.DEFAULT_SECONDS_PER_WEIGHT)

@@ -53,7 +53,7 @@ def test_interrupted_for_pages_and_unattended_for_restarts(make_stream: Any) -> 
 def test_page_and_api_money_follow_one_rule() -> None:
     assert (Cost(Decimal("0.0123")).label, Cost(Decimal("0.0123")).api) == ("$0.012", "0.012300")
     assert Cost(Decimal("0.01"), estimated=True).label == "≈ $0.010"
-    assert (Cost(None).label, Cost(None).api) == ("unknown", None)
+    assert (Cost(None).label, Cost(None).api) == ("no price set", None)
     assert (Cost(Decimal(0), free=True).label, Cost(Decimal(0), free=True).api) == (
         "free (offline)", "0.000000")
     assert [Cost(Decimal(v)).label for v in ("0", "0.5", "12.4", "1234.5", "0.00001")] == [

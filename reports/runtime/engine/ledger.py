@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from reports.domain.config import config
-from reports.models import Stage, StageAttempt, StreamingJob
+from reports.models import AttemptStatus, Stage, StageAttempt, StreamingJob
 from reports.providers import CompletionRequest, ProviderError, Usage, pricing
 from reports.providers.offline import count_tokens
 from reports.runtime.engine.state import RunState
@@ -103,6 +103,9 @@ class Ledger:
                 cost_usd=cost,
                 error_kind=error.kind if error else "",
                 error=error.message if error else "",
+                # Kept where the stage's own output does not hold it: a rejected, cut
+                # off, failed or cancelled answer (its tokens were paid for).
+                output=text if error or outcome.status != AttemptStatus.SUCCEEDED else "",
             )
             # A stage's cost is the sum of its attempts; one unknown makes it unknown.
             # (Only this run writes its stages, so the totals come from memory.)

@@ -15,13 +15,16 @@ from reports.domain.config import config
 from reports.domain.events import EventType
 from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, StreamStatus
 from reports.pipelines import StageContext, StageSpec, get_pipeline
+from reports.pipelines.base import with_cut_off_mark
 from reports.pipelines.registry import UnknownJobType
 from reports.pipelines.structured import schema_for
-from reports.providers import CompletionRequest, ProviderError, get_provider
-from reports.runtime.engine.attempt import ModelCall, with_instructions, with_schema_instructions
+from reports.providers import CompletionRequest, Provider, ProviderError, get_provider
+from reports.runtime.engine.attempt import ModelCall
 from reports.runtime.engine.db import release_db_connection
 from reports.runtime.engine.endings import Endings
+from reports.runtime.engine.fitting import fit_to_context
 from reports.runtime.engine.ledger import Ledger
+from reports.runtime.engine.prompts import with_instructions, with_schema_instructions
 from reports.runtime.engine.stages import StageSteps
 from reports.runtime.engine.state import RunState
 from reports.runtime.leases import SHUTDOWN, HeldLease, claim, keeper, new_run_owner, release
@@ -191,17 +194,21 @@ class StreamRun:
             return StageStatus.FAILED
 
     def context_for(self, spec: StageSpec) -> StageContext:
-        """What a stage's prompts and functions see: the outputs of the stages it reads."""
+        """What a stage's prompts and functions see: the outputs of the stages it reads
+        (for a stage built without a model, the document, each cut-off one marked so)."""
         stream = self.state.stream
         outputs = {k: self.stages[k].output for k in spec.reads}
+        if spec.build is not None:
+            outputs = {k: with_cut_off_mark(text) if self.stages[k].cut_off else text
+                       for k, text in outputs.items()}
         data = {k: self.stages[k].data for k in spec.reads if self.stages[k].data is not None}
-        return StageContext(stream.type, stream.input_data, outputs, data)
+        max_tokens = config().output_limit(stream.type, spec.key, spec.max_tokens)
+        return StageContext(stream.type, stream.input_data, outputs, data, max_tokens)
 
     def run_stage(self, key: str) -> str:
         """Run one stage: built in code, or a model call; returns its status."""
         pipeline = self.state.pipeline
         assert pipeline is not None
-        stream = self.state.stream
         stage = self.stages[key]
         spec = pipeline.stage(key)
         context = self.context_for(spec)
@@ -210,25 +217,9 @@ class StreamRun:
             return self.steps.complete_stage(stage, spec.build(context), None)
         try:
             provider = get_provider()
-            model = self.model_for(spec, provider.default_model)
-            # Stable part first (system, brief, earlier outputs), the instruction last.
-            stable, instruction = pipeline.prompt_parts(spec, context)
-            request = CompletionRequest(
-                model=model,
-                system=pipeline.render(pipeline.system_prompt, context),
-                prompt=with_instructions("\n\n".join((*stable, instruction)), stream.instructions),
-                prefix_parts=stable,
-                cache_key=str(stream.pk),
-                max_tokens=spec.max_tokens,
-                json_output=spec.json_output,
-                output=schema_for(spec.output) if spec.output else None,
-                job_type=stream.type,
-                stage_key=key,
-                draft=partial(spec.draft, context) if spec.draft else None,
-                offline_model=stream.offline_model,
-            )
-            if request.output is not None and not provider.structured_output(model):
-                request = with_schema_instructions(request, request.output)
+            model = self.model_for(spec, provider)
+            build = partial(self.request_for, spec, provider, model, draft_from=context)
+            request = fit_to_context(provider, context, build)
         except ProviderError as exc:
             self.steps.mark_running(stage)
             return self.steps.fail_stage(stage, exc.kind, exc.message, 0)
@@ -237,6 +228,39 @@ class StreamRun:
         self.steps.mark_running(stage, attempt_model=model)
         return self.model_call.call_model(stage, spec, provider, request)
 
-    def model_for(self, spec: StageSpec, default: str) -> str:
-        """The model the stage runs with (the settings' choice, else the provider's)."""
-        return config().model_for(self.state.stream.type, spec.key, spec.model) or default
+    def request_for(
+        self, spec: StageSpec, provider: Provider, model: str, context: StageContext, *,
+        draft_from: StageContext,
+    ) -> CompletionRequest:
+        """The stage's model call, its prompt built from ``context`` (the offline draft
+        from ``draft_from``: what the stage reads, untrimmed)."""
+        pipeline = self.state.pipeline
+        assert pipeline is not None
+        stream = self.state.stream
+        # Stable part first (system, brief, earlier outputs), the instruction last.
+        stable, instruction = pipeline.prompt_parts(spec, context)
+        request = CompletionRequest(
+            model=model,
+            system=pipeline.render(pipeline.system_prompt, context),
+            prompt=with_instructions("\n\n".join((*stable, instruction)), stream.instructions),
+            prefix_parts=stable,
+            cache_key=str(stream.pk),
+            max_tokens=context.max_tokens,
+            json_output=spec.json_output,
+            output=schema_for(spec.output) if spec.output else None,
+            job_type=stream.type,
+            stage_key=spec.key,
+            draft=partial(spec.draft, draft_from) if spec.draft else None,
+            offline_model=stream.offline_model,
+        )
+        if request.output is not None and not provider.structured_output(model):
+            request = with_schema_instructions(request, request.output)
+        return request
+
+    def model_for(self, spec: StageSpec, provider: Provider) -> str:
+        """The model the stage runs with (the settings' choice, else the provider's; a
+        provider that serves one model, a local file, runs that one)."""
+        if provider.serves_one_model:
+            return provider.default_model
+        chosen = config().model_for(self.state.stream.type, spec.key, spec.model)
+        return chosen or provider.default_model

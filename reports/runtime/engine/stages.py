@@ -38,6 +38,7 @@ class StageSteps:
             data=None,
             error="",
             error_kind="",
+            cut_off=False,
             **counted,
         )
         stage.status, stage.started_at, stage.output = StageStatus.RUNNING, now, ""
@@ -52,16 +53,20 @@ class StageSteps:
         text: str,
         data: Any,
         last_attempt: tuple[StageAttempt, AttemptOutcome] | None = None,
+        *,
+        cut_off: bool = False,
     ) -> str:
         """Save the stage's output (and how its ``last_attempt`` ended) and the stream's
-        progress in one transaction, then announce it."""
+        progress in one transaction, then announce it. ``cut_off``: the text stopped at
+        the output limit, and is kept so marked."""
         state = self.state
         now = timezone.now()
-        stage.status, stage.output, stage.data, stage.finished_at = (
+        stage.status, stage.output, stage.data, stage.finished_at, stage.cut_off = (
             StageStatus.COMPLETED,
             text,
             data,
             now,
+            cut_off,
         )
         update = {
             "status": StageStatus.COMPLETED,
@@ -70,6 +75,7 @@ class StageSteps:
             "finished_at": now,
             "error": "",
             "error_kind": "",
+            "cut_off": cut_off,
         }
         # The stage.completed event's seq: a snapshot taken from now on holds the stage.
         run_update = {"progress": state.progress(), "seq": state.seq + 1}
@@ -91,6 +97,7 @@ class StageSteps:
             tokens_cached=stage.tokens_cached,
             duration_s=stage.duration_s(),
             cost_usd=money_str(stage.cost_usd),
+            cut_off=cut_off,
         )
         state.emit(
             EventType.STREAM_PROGRESS, status=StreamStatus.RUNNING, progress=state.progress()

@@ -44,16 +44,36 @@ def duration(seconds: float | None) -> str:
 @register.filter
 def cost(stream: StreamingJob, stages: list[dict[str, Any]] | None = None) -> str:
     """What the stream spent, by the one rule: "$0.42", "≈ $0.0031", "free (offline)",
-    "unknown". ``stages``: the template's stage dicts (else they are read)."""
+    "local", "no price set". ``stages``: the template's stage dicts (else they are read)."""
     rows = [item["obj"] for item in stages] if stages else list(stream.stages.all())
     return stream_cost(stream, rows).label
 
 
 @register.filter
+def price_hint(stream: StreamingJob, stages: list[dict[str, Any]] | None = None) -> str:
+    """How to price the stream's models when it has none ("" otherwise)."""
+    rows = [item["obj"] for item in stages] if stages else list(stream.stages.all())
+    found = stream_cost(stream, rows)
+    return found.note if found.status == "no_price" else ""
+
+
+@register.filter
 def stage_cost_label(stage: Any) -> str:
-    """One stage's cost, by the same rule ("cost unknown" in a row of numbers)."""
-    cost = stage_cost(stage)
-    return "cost unknown" if cost.usd is None else cost.label
+    """One stage's cost, by the same rule ("no price set" in a row of numbers)."""
+    return stage_cost(stage).label
+
+
+@register.filter
+def stage_cost_note(stage: Any) -> str:
+    """Why a stage's cost is what it is, and how to price its model if it has no price."""
+    return stage_cost(stage).note
+
+
+@register.filter
+def tokens_per_second(stage: Any) -> float | None:
+    """Tokens the model wrote per second of the stage's run (None before it ran)."""
+    seconds = stage.duration_s()
+    return stage.tokens_out / seconds if seconds and stage.tokens_out else None
 
 
 @register.filter
