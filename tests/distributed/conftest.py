@@ -26,8 +26,8 @@ import psycopg
 import pytest
 import redis
 
+from devtools.servers import START_TIMEOUT, free_port
 from tests.conftest import REPORT_INPUT, require_service, wait_for
-from tests.servers import START_TIMEOUT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
