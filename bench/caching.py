@@ -82,11 +82,11 @@ def attempts_since(stream_id: Any, after: int) -> tuple[Totals, int]:
 
 def run_scenarios(server: Any, user: Any, model: str, brief: dict[str, str]
                   ) -> dict[str, Totals]:
+    from devtools.llm_servers import Reply
     from reports.models import StreamStatus
     from reports.providers import Usage, pricing
     from reports.runtime.engine import run_stream
     from reports.streams.services import create_streaming_job, resume_job, retry_stage
-    from tests.providers.llm_servers import Reply
 
     results: dict[str, Totals] = {}
 
@@ -126,8 +126,8 @@ def measure(model: str, cache_key: bool, openai_rules: bool, brief: dict[str, st
     from django.contrib.auth.models import User
     from django.test import override_settings
 
+    from devtools.llm_servers import OpenAIServer
     from reports.providers.registry import reset_cache
-    from tests.providers.llm_servers import OpenAIServer
 
     server = OpenAIServer(prompt_cache=True, openai_cache_rules=openai_rules).start()
     try:

@@ -7,7 +7,7 @@ grammar runs); and llama.cpp's own clock (``llama_perf_context``, evaluation onl
 ratio site / model for the whole report has a goal of at most 1.10. Then the tokens per
 second the card shows (tokens out / stage duration) beside the model's own rate
 (llama.cpp's generated tokens / its generation time). In-process, on a throwaway SQLite
-database, with the end-to-end test's limits (tests/local_model/limits.py) unless
+database, with the end-to-end test's limits (devtools/local_limits.py) unless
 ``--scale`` is given.
 
     .venv/bin/python bench/local_model.py [--threads N] [--scale 0.25] [--name local-model]
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--name", default="local-model")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="rs-bench-local-")
-    from tests.local_model.limits import LIMITS
+    from devtools.local_limits import LIMITS
 
     os.environ.update(
         DJANGO_SETTINGS_MODULE="reportsite.settings",

@@ -2,7 +2,7 @@
 
 ``make screenshots-local`` runs it (after ``make install-local``): a real server in
 embedded mode with ``LLM_PROVIDER=local`` (SmolLM2-135M on llama.cpp, in the server's
-process) and the end-to-end test's short output limits (tests/local_model/limits.py),
+process) and the end-to-end test's short output limits (devtools/local_limits.py),
 driven by Chromium (/usr/bin/chromium) through Playwright. It writes
 ``docs/local-{report,starmap}-{desktop,phone}.png``: each finished card, its cost
 "local", its stages naming the model, and the cut-off mark where a stage ran past its
@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.local_model.limits import LIMITS  # noqa: E402
-from tests.servers import embedded_server, log_in, sign_up  # noqa: E402
+from devtools.local_limits import LIMITS  # noqa: E402
+from devtools.servers import embedded_server, log_in, sign_up  # noqa: E402
 
 DOCS = ROOT / "docs"
 CHROMIUM = "/usr/bin/chromium"

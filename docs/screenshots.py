@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.servers import embedded_server, log_in, sign_up  # noqa: E402
+from devtools.servers import embedded_server, log_in, sign_up  # noqa: E402
 
 DOCS = ROOT / "docs"
 CHROMIUM = "/usr/bin/chromium"

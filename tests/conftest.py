@@ -224,7 +224,7 @@ UNPACED = "1000000"
 def site() -> Iterator[Any]:
     """The browser tests' server: one embedded-mode Daphne per test session (per xdist
     worker), where each test's requests choose the offline model for their own streams."""
-    from tests.servers import embedded_server
+    from devtools.servers import embedded_server
 
     with embedded_server(OFFLINE_MODEL_HEADER="true", OFFLINE_TOKENS_PER_SECOND=UNPACED) as server:
         yield server

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -58,9 +57,17 @@ def _claim_seconds() -> float:
 
 
 # --- webhooks ---------------------------------------------------------------------
+class DeliveryError(Exception):
+    """The receiver could not be reached or did not answer (the message says how)."""
+
+
 def post(target: Target, body: bytes, headers: dict[str, str]) -> int:
     """POST ``body`` to the checked address of ``target``; the response's status code.
     Redirects are not followed (they could lead anywhere) and the body is not read."""
+    # Imported here: httpx brings rich and pygments with it, 0.3 s of every process's
+    # start, and most processes never send a webhook.
+    import httpx
+
     parts = urlsplit(target.url)
     address = f"[{target.address}]" if ":" in target.address else target.address
     pinned = urlunsplit(
@@ -68,14 +75,17 @@ def post(target: Target, body: bytes, headers: dict[str, str]) -> int:
     )
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     timeout = httpx.Timeout(config().webhook_timeout_seconds)
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-        request = client.build_request(
-            "POST", pinned, content=body, headers={**headers, "Host": parts.netloc},
-            extensions=extensions,
-        )
-        response = client.send(request, stream=True)
-        response.close()
-        return response.status_code
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            request = client.build_request(
+                "POST", pinned, content=body, headers={**headers, "Host": parts.netloc},
+                extensions=extensions,
+            )
+            response = client.send(request, stream=True)
+            response.close()
+            return response.status_code
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__) from exc
 
 
 def send_delivery(delivery_id: Any) -> str | None:
@@ -104,8 +114,8 @@ def send_delivery(delivery_id: Any) -> str | None:
             error = f"HTTP {code}"
     except UnsafeTarget as exc:
         error, final = str(exc), True  # refused now: no retry makes it safe
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+    except DeliveryError as exc:
+        error = str(exc)
     duration_ms = round((time.monotonic() - started) * 1000)
     try:
         # The outcome and its attempt row together: a process killed in between would

@@ -35,12 +35,14 @@ from reports.providers.gguf import (
 
 NAME = "local"
 # A small model held to a schema by a grammar fills a string until something stops it:
-# every string without a limit of its own gets this one (in characters).
+# every string without a limit of its own gets this one (in characters). It also writes
+# empty strings that the stage's validator then refuses: every string holds something.
 STRING_LIMIT = 160
 
 
 def with_string_limits(node: Any) -> Any:
-    """``node`` (a JSON schema) with ``maxLength`` on every string that has none."""
+    """``node`` (a JSON schema) with ``maxLength`` on every string that has none, and
+    ``minLength`` 1."""
     if isinstance(node, list):
         return [with_string_limits(item) for item in node]
     if not isinstance(node, dict):
@@ -48,6 +50,7 @@ def with_string_limits(node: Any) -> Any:
     found = {key: with_string_limits(value) for key, value in node.items()}
     if found.get("type") == "string" and "enum" not in found:
         found.setdefault("maxLength", STRING_LIMIT)
+        found.setdefault("minLength", 1)
     return found
 
 

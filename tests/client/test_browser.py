@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
+from devtools.servers import ROOT, ServerProcess, sign_up
 from tests.conftest import offline_model
-from tests.servers import ROOT, ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 

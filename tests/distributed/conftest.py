@@ -26,8 +26,8 @@ import psycopg
 import pytest
 import redis
 
+from devtools.servers import START_TIMEOUT, free_port
 from tests.conftest import REPORT_INPUT, require_service, wait_for
-from tests.servers import START_TIMEOUT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -224,15 +224,22 @@ class Web:
     def cookie(self, name: str) -> str:
         return next((c.value or "" for c in self.jar if c.name == name), "")
 
-    def login(self, username: str) -> None:
-        page = self.get("/accounts/login/").body.decode()
+    def form(self, path: str, fields: dict[str, str]) -> Response:
+        """Post a page's form as a browser would (its CSRF token read from the page)."""
+        page = self.get(path).body.decode()
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-        assert match, page
-        form = urllib.parse.urlencode(
-            {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": match[1]}
-        ).encode()
-        self.request("POST", "/accounts/login/", form,
-                     {"Content-Type": "application/x-www-form-urlencoded"})
+        assert match, page[:500]
+        form = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": match[1]}).encode()
+        return self.request("POST", path, form,
+                            {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def sign_up(self, username: str) -> None:
+        """Create an account through the sign-up form (no process started for it)."""
+        self.form("/accounts/signup/", {"username": username, "password1": PASSWORD,
+                                        "password2": PASSWORD})
+
+    def login(self, username: str) -> None:
+        self.form("/accounts/login/", {"username": username, "password": PASSWORD})
         assert self.cookie("sessionid"), "login failed"
 
     def create_stream(self, **overrides: str) -> str:

@@ -27,10 +27,9 @@ SLOW = {"OFFLINE_FAULTS": "brief:slow:400"}
 
 
 @pytest.fixture(scope="module")
-def users(cluster: Cluster) -> list[str]:
+def users(web: Web) -> list[str]:
     for name in ("amara", "bruno"):
-        cluster.manage("createsuperuser", "--noinput", "--username", name,
-                       "--email", f"{name}@example.com")
+        web.sign_up(name)
     return ["amara", "bruno"]
 
 

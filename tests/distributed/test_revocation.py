@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +22,27 @@ from websockets.typing import Origin
 
 from tests.distributed.conftest import PASSWORD, ROOT, Cluster, Web
 
-pytestmark = [pytest.mark.services, pytest.mark.subprocess]
+# The session's cluster: on the same pytest-xdist worker as the other distributed tests.
+pytestmark = [
+    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed")
+]
 
 SLOW_RECHECK = {"ACCESS_RECHECK_SECONDS": "120"}
+
+
+@pytest.fixture(scope="module")
+def pair(cluster: Cluster) -> Iterator[tuple[Web, Web]]:
+    """Two web processes on the cluster with the periodic recheck far off, shared by
+    this module's tests (each signs in users of its own)."""
+    a, b = cluster.daphne(**SLOW_RECHECK), cluster.daphne(**SLOW_RECHECK)
+    yield a, b
+    a.proc.stop()
+    b.proc.stop()
+
+
+def no_traceback(*webs: Web) -> None:
+    for web in webs:
+        assert "Traceback" not in web.proc.output(), web.proc.output()[-3000:]
 
 
 async def close_code_after(url: str, origin: str, change: Any, *,
@@ -60,57 +79,49 @@ def change_password(web: Web, new: str) -> None:
 
 
 def test_a_password_change_on_one_process_ends_the_old_session_on_the_other(
-    cluster: Cluster,
+    cluster: Cluster, pair: tuple[Web, Web]
 ) -> None:
-    cluster.manage("shell", "-c", "from django.contrib.auth.models import User; "
-                   f"User.objects.create_user('rhea', password={PASSWORD!r})")
-    a, b = cluster.daphne(**SLOW_RECHECK), cluster.daphne(**SLOW_RECHECK)
-    try:
-        old = Web(a.proc, a.host)
-        old.login("rhea")
-        here = Web(b.proc, b.host)
-        here.login("rhea")
-        for _ in range(2):  # the second from the shared cache
-            assert old.get("/settings/").status == 200
-        stream_id = old.create_stream()
-        code = asyncio.run(close_code_after(
-            f"ws://{a.host}/ws/streams/{stream_id}/", a.origin,
-            lambda: change_password(here, "another-passphrase-77"),
-            cookie=old.cookie("sessionid"),
-        ))
-        assert code == 4401
-        # (Web follows redirects: a signed-out request ends on the login form.)
-        assert b'id="id_password"' in old.get("/settings/").body
-        assert b'id="id_password"' not in here.get("/settings/").body  # the changer stays
-    finally:
-        a.proc.stop()
-        b.proc.stop()
-    assert "Traceback" not in a.proc.output() + b.proc.output()
+    a, b = pair
+    Web(a.proc, a.host).sign_up("rhea")
+    old = Web(a.proc, a.host)
+    old.login("rhea")
+    here = Web(b.proc, b.host)
+    here.login("rhea")
+    for _ in range(2):  # the second from the shared cache
+        assert old.get("/settings/").status == 200
+    stream_id = old.create_stream()
+    code = asyncio.run(close_code_after(
+        f"ws://{a.host}/ws/streams/{stream_id}/", a.origin,
+        lambda: change_password(here, "another-passphrase-77"),
+        cookie=old.cookie("sessionid"),
+    ))
+    assert code == 4401
+    # (Web follows redirects: a signed-out request ends on the login form.)
+    assert b'id="id_password"' in old.get("/settings/").body
+    assert b'id="id_password"' not in here.get("/settings/").body  # the changer stays
+    no_traceback(a, b)
 
 
 def test_a_token_revoked_on_one_process_closes_its_socket_on_the_other(
-    cluster: Cluster,
+    cluster: Cluster, pair: tuple[Web, Web]
 ) -> None:
-    a, b = cluster.daphne(**SLOW_RECHECK), cluster.daphne(**SLOW_RECHECK)
-    try:
-        owner = Web(b.proc, b.host)
-        owner.login("olivia")
-        stream_id = owner.create_stream()
-        token = create_token(cluster, "olivia")
-        listed = [t for t in json.loads(owner.get("/api/tokens/").body)
-                  if t["prefix"] == token[:10]]
+    a, b = pair
+    owner = Web(b.proc, b.host)
+    owner.login("olivia")
+    stream_id = owner.create_stream()
+    token = create_token(cluster, "olivia")
+    listed = [t for t in json.loads(owner.get("/api/tokens/").body)
+              if t["prefix"] == token[:10]]
 
-        def revoke() -> None:
-            response = owner.request("DELETE", f"/api/tokens/{listed[0]['id']}/",
-                                     headers={"X-CSRFToken": owner.cookie("csrftoken")})
-            assert response.status == 204
+    def revoke() -> None:
+        response = owner.request("DELETE", f"/api/tokens/{listed[0]['id']}/",
+                                 headers={"X-CSRFToken": owner.cookie("csrftoken")})
+        assert response.status == 204
 
-        code = asyncio.run(close_code_after(
-            f"ws://{a.host}/ws/streams/{stream_id}/", a.origin, revoke, token=token))
-    finally:
-        a.proc.stop()
-        b.proc.stop()
+    code = asyncio.run(close_code_after(
+        f"ws://{a.host}/ws/streams/{stream_id}/", a.origin, revoke, token=token))
     assert code == 4401
+    no_traceback(a, b)
 
 
 def create_token(cluster: Cluster, username: str) -> str:
@@ -121,23 +132,22 @@ def create_token(cluster: Cluster, username: str) -> str:
     return done.stdout.strip()
 
 
-def test_a_deactivation_in_a_shell_closes_the_socket_on_a_web_process(cluster: Cluster) -> None:
+def test_a_deactivation_in_a_shell_closes_the_socket_on_a_web_process(
+    cluster: Cluster, pair: tuple[Web, Web]
+) -> None:
     """``manage.py shell`` is a process that lives for one change: its announcement
     must leave before it exits."""
-    cluster.manage("shell", "-c", "from django.contrib.auth.models import User; "
-                   f"User.objects.create_user('shea', password={PASSWORD!r})")
-    a = cluster.daphne(**SLOW_RECHECK)
-    try:
-        web = Web(a.proc, a.host)
-        web.login("shea")
-        stream_id = web.create_stream()
-        code = asyncio.run(close_code_after(
-            f"ws://{a.host}/ws/streams/{stream_id}/", a.origin,
-            lambda: cluster.manage("shell", "-c", "from django.contrib.auth.models import "
-                                   "User; u = User.objects.get(username='shea'); "
-                                   "u.is_active = False; u.save()"),
-            cookie=web.cookie("sessionid"),
-        ))
-    finally:
-        a.proc.stop()
+    a, _ = pair
+    web = Web(a.proc, a.host)
+    web.sign_up("shea")
+    web.login("shea")
+    stream_id = web.create_stream()
+    code = asyncio.run(close_code_after(
+        f"ws://{a.host}/ws/streams/{stream_id}/", a.origin,
+        lambda: cluster.manage("shell", "-c", "from django.contrib.auth.models import "
+                               "User; u = User.objects.get(username='shea'); "
+                               "u.is_active = False; u.save()"),
+        cookie=web.cookie("sessionid"),
+    ))
     assert code == 4401
+    no_traceback(a)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from devtools.servers import ServerProcess, sign_up
 from tests.conftest import offline_model
-from tests.servers import ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 

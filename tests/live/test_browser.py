@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from devtools.servers import ServerProcess, sign_up
 from tests.conftest import offline_model, wait_for
-from tests.servers import ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -103,7 +103,7 @@ def test_a_page_whose_access_is_revoked_reloads_to_the_login_page(
     import subprocess
     import sys
 
-    from tests.servers import PASSWORD, ROOT
+    from devtools.servers import PASSWORD, ROOT
 
     page = browser_page
     offline_model(page, "rate=50 faults=brief:slow:60")

@@ -15,8 +15,8 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
+from devtools.servers import embedded_server
 from tests.conftest import session_cookie
-from tests.servers import embedded_server
 
 ORIGIN = (b"origin", b"http://localhost")
 NOT_FOUND = 4404  # docs/security.md, "WebSocket close codes"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from devtools.local_limits import LIMITS
 from reports.providers.gguf import INSTALL_HINT, binding_installed, bundled_model_path
 from reports.providers.registry import reset_cache
-from tests.local_model.limits import LIMITS
 from tests.starmap.conftest import make_starmap as make_starmap  # the fixture, shared
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from devtools.servers import ROOT, migrated_database, server_env
 from reports.client_report.pipeline import PIPELINE
 from tests.conftest import REPORT_INPUT
-from tests.servers import ROOT, migrated_database, server_env
 
 # The module's database is made once: its tests run on one pytest-xdist worker.
 pytestmark = pytest.mark.xdist_group("generate")

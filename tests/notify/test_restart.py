@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from devtools.servers import ROOT, START_TIMEOUT, ServerProcess, migrated_database, server_env
 from tests.conftest import REPORT_INPUT, wait_for
 from tests.notify.receiver import running_receiver
-from tests.servers import ROOT, START_TIMEOUT, ServerProcess, migrated_database, server_env
 
 pytestmark = pytest.mark.subprocess
 

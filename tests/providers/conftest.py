@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from devtools.llm_servers import AnthropicServer, OpenAIServer
 from reports.providers.registry import reset_cache
-from tests.providers.llm_servers import AnthropicServer, OpenAIServer
 
 S = TypeVar("S", OpenAIServer, AnthropicServer)
 

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from devtools.llm_servers import AnthropicServer, Reply
 from reports.client_report.pipeline import PIPELINE
 from reports.events.eventlog import MemoryEventLog, event_log
 from reports.models import AttemptStatus, StageAttempt, StageStatus, StreamingJob, StreamStatus
@@ -20,7 +21,6 @@ from reports.providers.registry import reset_cache
 from reports.runtime.engine import run_stream
 from reports.streams.services import cancel_job
 from tests.conftest import wait_for
-from tests.providers.llm_servers import AnthropicServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.providers.llm_servers import OpenAIServer
-from tests.servers import embedded_server, sign_up
+from devtools.llm_servers import OpenAIServer
+from devtools.servers import embedded_server, sign_up
 
 pytestmark = pytest.mark.browser
 

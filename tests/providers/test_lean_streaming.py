@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from httpcore2._backends.sync import SyncStream
 
+from devtools.llm_servers import AnthropicServer, FakeLLMServer, OpenAIServer, Reply
 from reports.models import Stage, StageAttempt, StreamStatus
 from reports.providers.base import CompletionRequest
 from reports.providers.registry import get_provider, reset_cache
 from reports.providers.sse import sse_events
 from reports.runtime.engine import run_stream
-from tests.providers.llm_servers import AnthropicServer, FakeLLMServer, OpenAIServer, Reply
 
 
 def test_events_are_split_across_chunks_lines_and_comments() -> None:

@@ -51,6 +51,8 @@ def test_strings_get_a_length_limit_and_enums_keep_theirs() -> None:
     schema = with_string_limits(schema_for(Objectives).schema)
     item = schema["properties"]["objectives"]["items"]["properties"]
     assert item["objective"]["maxLength"] == STRING_LIMIT
+    # SmolLM2 wrote "audience": "" under the grammar, which the validator refused.
+    assert item["audience"]["minLength"] == 1
     assert "maxLength" not in item["level"]  # an enum is short already
     assert "maxLength" not in schema_for(Objectives).schema["properties"]["objectives"][
         "items"]["properties"]["objective"]  # the stage's own schema is untouched

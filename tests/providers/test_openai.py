@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
 
+from devtools.llm_servers import OpenAIServer, Reply, answer_for
 from reports.client_report.pipeline import PIPELINE
 from reports.events.eventlog import MemoryEventLog, event_log
 from reports.models import AttemptStatus, StageAttempt, StageStatus, StreamingJob, StreamStatus
@@ -23,7 +24,6 @@ from reports.runtime.checks import check_llm_provider
 from reports.runtime.engine import run_stream
 from reports.streams.services import cancel_job
 from tests.conftest import RecordedWait, wait_for
-from tests.providers.llm_servers import OpenAIServer, Reply, answer_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from devtools.llm_servers import AnthropicServer, OpenAIServer
 from reports.client_report.pipeline import PIPELINE
 from reports.models import Stage, StageAttempt, StreamingJob, StreamStatus
 from reports.providers import Usage, pricing
@@ -20,7 +21,6 @@ from reports.providers.fake import FakeProvider
 from reports.providers.registry import reset_cache
 from reports.runtime.engine import run_stream
 from tests.providers.conftest import serving
-from tests.providers.llm_servers import AnthropicServer, OpenAIServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from devtools.llm_servers import PROSE, AnthropicServer, OpenAIServer, Reply
 from reports.client_report.pipeline import PIPELINE
 from reports.models import Stage, StageAttempt, StageStatus, StreamStatus
 from reports.runtime.engine import run_stream
 from tests.conftest import RecordedWait
 from tests.providers.conftest import serving
-from tests.providers.llm_servers import PROSE, AnthropicServer, OpenAIServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,6 +13,13 @@ from typing import Any
 
 import pytest
 
+from devtools.llm_servers import (
+    BRIEF_JSON,
+    AnthropicServer,
+    OpenAIServer,
+    Reply,
+    schema_of,
+)
 from reports.client_report import drafts
 from reports.client_report.outputs import BriefAnalysis, Outline
 from reports.client_report.pipeline import PIPELINE
@@ -24,13 +31,6 @@ from starmap import drafts as starmap_drafts
 from starmap.outputs import Objectives
 from tests.conftest import REPORT_INPUT
 from tests.providers.conftest import serving
-from tests.providers.llm_servers import (
-    BRIEF_JSON,
-    AnthropicServer,
-    OpenAIServer,
-    Reply,
-    schema_of,
-)
 from tests.starmap.conftest import STARMAP_INPUT
 
 pytestmark = pytest.mark.django_db(transaction=True)

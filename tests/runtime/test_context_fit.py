@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from devtools.llm_servers import OpenAIServer
 from reports.models import Stage, StreamStatus
 from reports.providers.base import rough_tokens
 from reports.providers.fake import FakeProvider
 from reports.runtime.engine import run_stream
 from reports.runtime.engine.fitting import MARGIN_TOKENS, TRIMMED, _cap
 from tests.providers.conftest import serving
-from tests.providers.llm_servers import OpenAIServer
 
 streams_db = pytest.mark.django_db(transaction=True)
 TRACEBACK_MARKERS = ("Traceback", 'File "', "<module>")

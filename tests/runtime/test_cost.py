@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from devtools.llm_servers import OpenAIServer, Reply
 from reports.client_report.pipeline import PIPELINE
 from reports.models import AttemptStatus, StageAttempt, StageStatus, StreamStatus
 from reports.providers import Usage
@@ -19,7 +20,6 @@ from reports.providers.registry import reset_cache
 from reports.runtime.engine import run_stream
 from reports.streams.costs import stream_costs, user_costs
 from reports.streams.selectors import stream_snapshot
-from tests.providers.llm_servers import OpenAIServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

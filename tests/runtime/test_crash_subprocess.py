@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from devtools.servers import START_TIMEOUT, free_port, migrated_database
 from tests.conftest import REPORT_INPUT, wait_for
-from tests.servers import START_TIMEOUT, free_port, migrated_database
 
 pytestmark = pytest.mark.subprocess
 

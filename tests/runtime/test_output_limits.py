@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from devtools.llm_servers import PROSE, OpenAIServer, Reply
 from reports.documents.exports import as_markdown, of_report, of_stream
 from reports.models import Report, Stage, StageAttempt, StageStatus, StreamStatus
 from reports.pipelines.base import CUT_OFF_MARK, words_for
@@ -19,7 +20,6 @@ from reports.providers.offline import OfflineProvider, parse_faults
 from reports.runtime.engine import run_stream
 from reports.streams.selectors import stream_snapshot
 from tests.providers.conftest import serving
-from tests.providers.llm_servers import PROSE, OpenAIServer, Reply
 
 streams_db = pytest.mark.django_db(transaction=True)
 CUT = truncated_error(100)

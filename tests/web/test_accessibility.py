@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from devtools.servers import ServerProcess, log_in, make_staff
 from tests.conftest import offline_model
-from tests.servers import ServerProcess, log_in, make_staff
 
 pytestmark = pytest.mark.browser
 

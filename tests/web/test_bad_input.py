@@ -277,7 +277,7 @@ def test_a_chunked_body_over_the_limit_is_a_400_without_a_traceback() -> None:
     import subprocess
     import sys
 
-    from tests.servers import ROOT, embedded_server
+    from devtools.servers import ROOT, embedded_server
 
     with embedded_server() as server:
         made = subprocess.run(

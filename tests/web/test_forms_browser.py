@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.servers import ServerProcess, sign_up
+from devtools.servers import ServerProcess, sign_up
 
 pytestmark = pytest.mark.browser
 

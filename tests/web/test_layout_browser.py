@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ServerProcess, log_in, make_staff, sign_up
+from devtools.servers import ServerProcess, log_in, make_staff, sign_up
 
 pytestmark = pytest.mark.browser
 

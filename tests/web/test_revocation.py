@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from tests.servers import PASSWORD, ROOT, ServerProcess, embedded_server
+from devtools.servers import PASSWORD, ROOT, ServerProcess, embedded_server
 
 pytestmark = pytest.mark.subprocess
 
