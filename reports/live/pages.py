@@ -34,8 +34,9 @@ class LivePageConsumer(StreamWatcherConsumer):
     repairs_text = False
 
     async def connect(self) -> None:
-        # (stream id, stage key) -> the seq of the text this socket last sent / when it
-        # may send a newer render (loop time).
+        # (stream id, stage key) of the stages running as this page shows them -> the
+        # seq of the text this socket last sent / when it may send a newer render (loop
+        # time).
         self.text_sent: dict[tuple[str, str], int] = {}
         self.text_due: dict[tuple[str, str], float] = {}
         await super().connect()
@@ -83,7 +84,9 @@ class LivePageConsumer(StreamWatcherConsumer):
         """Take in a delta; send its stage's rendered text now or when the render is due."""
         stream_id, key = event["stream_id"], event["stage"]
         watch = self.watches.get(stream_id)
-        if watch is None:
+        if watch is None or (stream_id, key) not in self.text_sent:
+            # Not running as this page shows it: a delta that arrives after its stage's
+            # end (or the snapshot that shows the end) has no box to go into.
             return
         await running_texts().apply(event, saved_text(watch.feed, event))
         self.text_due[(stream_id, key)] = float("-inf")
@@ -92,8 +95,7 @@ class LivePageConsumer(StreamWatcherConsumer):
         """A boundary event: its stage row is rendered again from the database."""
         stream_id, key, kind = event["stream_id"], event.get("stage"), event["type"]
         if kind in FINAL_EVENTS:
-            for pair in [p for p in self.text_due if p[0] == stream_id]:
-                del self.text_due[pair]
+            self.forget_texts(stream_id)
             return
         if key is None:
             return
@@ -106,11 +108,19 @@ class LivePageConsumer(StreamWatcherConsumer):
         # Started again, or stopped: the box is new, or gone (nothing may target it).
         running_texts().reset(stream_id, key, event["seq"])
         self.text_due.pop(pair, None)
-        self.text_sent.pop(pair, None)
+        if kind == EventType.STAGE_STARTED:
+            self.text_sent[pair] = -1
+        else:
+            self.text_sent.pop(pair, None)
+
+    def forget_texts(self, stream_id: str) -> None:
+        """No stage of the stream runs on this page (until a snapshot or start says so)."""
+        for texts in (self.text_due, self.text_sent):
+            for pair in [p for p in texts if p[0] == stream_id]:
+                del texts[pair]
 
     async def resync(self, stream_id: str, not_before: float = float("-inf")) -> None:
-        for pair in [p for p in self.text_due if p[0] == stream_id]:
-            del self.text_due[pair]
+        self.forget_texts(stream_id)
         await super().resync(stream_id, not_before)
         watch = self.watches[stream_id]
         for key in watch.text_len:  # the running stages, shown as the snapshot has them
@@ -130,7 +140,7 @@ class LivePageConsumer(StreamWatcherConsumer):
             if due > now:
                 continue
             seq, html = await running.render(*pair, now)
-            if seq > self.text_sent.get(pair, -1):
+            if pair in self.text_sent and seq > self.text_sent[pair]:
                 self.text_sent[pair] = seq
                 await self.send(text_data=output_fragment(*pair, html))
             later = running.due(*pair)

@@ -44,6 +44,8 @@ def test_fork_from_a_middle_stage_runs_only_the_later_stages(
     )
     page.fill("#id_title", "Retention plan for the board")
     page.fill("#id_instructions", "Keep it to one page.")
+    # The first rerun stage streams slowly, so "not yet" below is no race with the model.
+    offline_model(page, "rate=400 faults=recommendations:slow:10")
     page.click("text=Rerun from this stage")
 
     page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/$"))

@@ -144,3 +144,36 @@ async def test_a_page_socket_gets_rendered_text_not_one_render_per_delta(
     assert fragments[-1].count("<strong>") == count - 1
     assert len(fragments) < count
     assert running_texts().entries[(str(stream.pk), "context")].renders < count
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_delta_for_a_stage_the_page_shows_finished_sends_nothing(
+    asgi_app: Any, make_stream: Any, user: User
+) -> None:
+    """A delta delivered after its stage's end (or after the snapshot that shows the end)
+    has no box to go into: sending it made htmx log oobErrorNoTarget on the page."""
+    stream = await database_sync_to_async(make_stream)()
+    await database_sync_to_async(
+        Stage.objects.filter(stream=stream, key="context").update
+    )(status=StageStatus.COMPLETED, output="## Context")
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator = WebsocketCommunicator(
+        asgi_app, f"/ws/live/?streams={stream.pk}", headers=[ORIGIN, cookie]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    snapshot = await communicator.receive_from(timeout=5)
+    assert f'id="stage-{stream.pk}-context-output"' not in snapshot
+
+    layer = get_channel_layer()
+    assert layer is not None
+    late = make_event(EventType.STAGE_DELTA, seq=1, stream_id=stream.pk, stage="context",
+                      text="## Context", offset=0)
+    started = make_event(EventType.STAGE_STARTED, seq=2, stream_id=stream.pk, stage="outline")
+    for event in (late, started):
+        await layer.group_send(stream_group(stream.pk), envelope(event))
+    frame = await communicator.receive_from(timeout=5)
+    await communicator.disconnect()
+    assert "context-output" not in frame
+    assert f'id="stage-{stream.pk}-outline"' in frame
