@@ -18,7 +18,7 @@ from reports.live.access import visible_ids
 from reports.live.consumers import MAX_STREAMS_PER_SOCKET, StreamWatcherConsumer, saved_text
 from reports.live.guards import warden
 from reports.live.hub import Delivery
-from reports.live.running import output_fragment, running_texts
+from reports.live.running import output_fragment, output_target, running_texts
 from reports.models import Stage, StreamingJob
 from reports.streams.selectors import parse_uuid
 
@@ -59,7 +59,6 @@ class LivePageConsumer(StreamWatcherConsumer):
             if self.show_details:
                 await self.forward_text(event)
             return
-        self.stage_changed(event)
         # Rendered once per event and kind of page in this process, shared by its sockets.
         key = f"html-{int(self.show_details)}"
         html = delivery.encoded.get(key)
@@ -67,6 +66,7 @@ class LivePageConsumer(StreamWatcherConsumer):
             html = delivery.encoded[key] = await live.fragments_for(
                 delivery.event, self.show_details
             )
+        self.stage_changed(event, html)
         if html:
             await self.send(text_data=html)
 
@@ -91,8 +91,9 @@ class LivePageConsumer(StreamWatcherConsumer):
         await running_texts().apply(event, saved_text(watch.feed, event))
         self.text_due[(stream_id, key)] = float("-inf")
 
-    def stage_changed(self, event: dict[str, Any]) -> None:
-        """A boundary event: its stage row is rendered again from the database."""
+    def stage_changed(self, event: dict[str, Any], html: str) -> None:
+        """A boundary event, sent as ``html``: its stage row rendered again from the
+        database, which may be ahead of the event (the stage has ended since)."""
         stream_id, key, kind = event["stream_id"], event.get("stage"), event["type"]
         if kind in FINAL_EVENTS:
             self.forget_texts(stream_id)
@@ -100,7 +101,8 @@ class LivePageConsumer(StreamWatcherConsumer):
         if key is None:
             return
         pair = (stream_id, key)
-        if kind in (EventType.STAGE_RETRYING, EventType.STAGE_WAITING):
+        has_box = f'id="{output_target(stream_id, key)}"' in html
+        if kind in (EventType.STAGE_RETRYING, EventType.STAGE_WAITING) and has_box:
             # Still running: the row shows the checkpoint; the newer text follows.
             self.text_sent[pair] = -1
             self.text_due[pair] = float("-inf")
@@ -108,7 +110,7 @@ class LivePageConsumer(StreamWatcherConsumer):
         # Started again, or stopped: the box is new, or gone (nothing may target it).
         running_texts().reset(stream_id, key, event["seq"])
         self.text_due.pop(pair, None)
-        if kind == EventType.STAGE_STARTED:
+        if kind == EventType.STAGE_STARTED and has_box:
             self.text_sent[pair] = -1
         else:
             self.text_sent.pop(pair, None)

@@ -45,10 +45,14 @@ def output_html(text: str, *, json_output: bool) -> str:
     return render_markdown(text)  # (also what a JSON stage wrote that is not JSON)
 
 
+def output_target(stream_id: str, key: str) -> str:
+    """The id of a running stage's text box (reports/templates/reports/_stage.html)."""
+    return escape(f"stage-{stream_id}-{key}-output")
+
+
 def output_fragment(stream_id: str, key: str, html: str) -> str:
     """The out-of-band swap that replaces a running stage's box content."""
-    target = escape(f"stage-{stream_id}-{key}-output")
-    return f'<div id="{target}" hx-swap-oob="innerHTML">{html}</div>'
+    return f'<div id="{output_target(stream_id, key)}" hx-swap-oob="innerHTML">{html}</div>'
 
 
 def is_json_stage(job_type: str, key: str) -> bool:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -8,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 
-from reports.providers.fake import FakeProvider
+from reports.providers.fake import FakeProvider, Script
 from reports.runtime.engine import run_stream
 from tests.conftest import session_cookie
 
@@ -175,12 +176,18 @@ async def test_live_page_socket_sends_html_fragments(
     assert f'id="stream-{mine.pk}"' in snapshot and 'hx-swap-oob="true"' in snapshot
     # Subscribing to someone else's stream later is ignored.
     await communicator.send_json_to({"subscribe": str(theirs.pk)})
+    # The brief streams once its box is on the page (a row drawn after the stage ended
+    # has no box, and then no text is sent for it).
+    box_drawn = threading.Event()
+    fake_provider.script("brief", Script(gate=box_drawn))
     runner = asyncio.ensure_future(asyncio.to_thread(run_stream, mine.pk))
     fragments = []
     while True:
         html = await communicator.receive_from(timeout=15)
         assert str(theirs.pk) not in html
         fragments.append(html)
+        if f'id="stage-{mine.pk}-brief-output"' in html:
+            box_drawn.set()
         if "the document is ready" in html:
             break
     await runner

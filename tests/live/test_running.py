@@ -151,8 +151,9 @@ async def test_a_page_socket_gets_rendered_text_not_one_render_per_delta(
 async def test_a_delta_for_a_stage_the_page_shows_finished_sends_nothing(
     asgi_app: Any, make_stream: Any, user: User
 ) -> None:
-    """A delta delivered after its stage's end (or after the snapshot that shows the end)
-    has no box to go into: sending it made htmx log oobErrorNoTarget on the page."""
+    """A delta delivered after its stage's end (or after the snapshot, or the row drawn
+    for its start, that shows the end) has no box to go into: sending it made htmx log
+    oobErrorNoTarget on the page."""
     stream = await database_sync_to_async(make_stream)()
     await database_sync_to_async(
         Stage.objects.filter(stream=stream, key="context").update
@@ -168,12 +169,19 @@ async def test_a_delta_for_a_stage_the_page_shows_finished_sends_nothing(
 
     layer = get_channel_layer()
     assert layer is not None
-    late = make_event(EventType.STAGE_DELTA, seq=1, stream_id=stream.pk, stage="context",
-                      text="## Context", offset=0)
-    started = make_event(EventType.STAGE_STARTED, seq=2, stream_id=stream.pk, stage="outline")
-    for event in (late, started):
+    events = [
+        make_event(EventType.STAGE_DELTA, seq=1, stream_id=stream.pk, stage="context",
+                   text="## Context", offset=0),
+        # The row drawn for this start shows the stage as the database has it: ended.
+        make_event(EventType.STAGE_STARTED, seq=2, stream_id=stream.pk, stage="context"),
+        make_event(EventType.STAGE_DELTA, seq=3, stream_id=stream.pk, stage="context",
+                   text="## Context", offset=0),
+        make_event(EventType.STAGE_STARTED, seq=4, stream_id=stream.pk, stage="outline"),
+    ]
+    for event in events:
         await layer.group_send(stream_group(stream.pk), envelope(event))
-    frame = await communicator.receive_from(timeout=5)
+    frames = [await communicator.receive_from(timeout=5) for _ in range(2)]
     await communicator.disconnect()
-    assert "context-output" not in frame
-    assert f'id="stage-{stream.pk}-outline"' in frame
+    assert f'id="stage-{stream.pk}-context"' in frames[0]
+    assert f'id="stage-{stream.pk}-outline"' in frames[1]
+    assert not any("context-output" in frame for frame in frames)
