@@ -22,6 +22,7 @@ def stage_provenance(stage: Stage) -> dict[str, Any]:
         "cost_usd": money_str(stage.cost_usd),
         "attempts": stage.attempts,
         "reused": stage.reused,
+        "source": stage.source,
         "cut_off": stage.cut_off,
         "started_at": stage.started_at.isoformat() if stage.started_at else None,
         "finished_at": stage.finished_at.isoformat() if stage.finished_at else None,

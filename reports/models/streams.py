@@ -44,6 +44,14 @@ class StageStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class StageSource(models.TextChoices):
+    """Where a stage's output came from."""
+
+    MODEL = "model", "Written by the model"
+    EDITED = "edited", "Edited by a person"
+    COPIED = "copied", "Kept from an earlier version"
+
+
 def is_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Staff see and act on every stream, job and document."""
     return bool(getattr(user, "is_staff", False))
@@ -269,8 +277,11 @@ class Stage(models.Model):
     cut_off = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Copied from the stream this one was forked from: never sent to the model here.
-    reused = models.BooleanField(default=False)
+    # Where its output came from: this run's model (or assembly), a person's edit, or
+    # copied from the stream this one was forked from (never sent to the model here).
+    source = models.CharField(
+        max_length=8, choices=StageSource.choices, default=StageSource.MODEL
+    )
 
     objects = StageQuerySet.as_manager()
 
@@ -288,6 +299,16 @@ class Stage(models.Model):
             return None
         end = self.finished_at or timezone.now()
         return max(0.0, (end - self.started_at).total_seconds())
+
+    @property
+    def reused(self) -> bool:
+        """Copied from an earlier stream: nothing of it ran here."""
+        return self.source == StageSource.COPIED
+
+    @property
+    def edited(self) -> bool:
+        """Its output is a person's."""
+        return self.source == StageSource.EDITED
 
 
 class AttemptStatus(models.TextChoices):
@@ -341,6 +362,7 @@ class VersionReason(models.TextChoices):
     REGENERATE = "regenerate", "Regenerated"
     RETRY = "retry", "Stage retried"
     FORK = "fork", "Forked"
+    EDIT = "edit", "Edited"
 
 
 class Report(models.Model):

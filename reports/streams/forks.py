@@ -2,7 +2,7 @@
 stages it touches.
 
 The fork is a new stream of the same job. Completed stages before ``from_stage`` are
-copied (``reused``: never sent to the model again); ``from_stage`` and every stage after
+copied (``source`` copied: never sent to the model again); ``from_stage`` and every stage after
 it run with the edited input and the optional extra instructions. The edited input is
 the old one with ``input_data`` merged over it, validated like a new job's.
 """
@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as SchemaError
 
 from reports.domain.money import Cost
-from reports.models import Stage, StageStatus, StreamingJob
+from reports.models import Stage, StageSource, StageStatus, StreamingJob
 from reports.pipelines import Pipeline, get_pipeline
 from reports.pipelines.inputs import error_details, optional_text
 from reports.pipelines.registry import UnknownJobType
@@ -203,5 +203,5 @@ def _stage(stream: StreamingJob, spec: Any, position: int, copy: Stage | None) -
                      "tokens_cached", "cost_usd", "cache_saved_usd", "attempts", "reasks",
                      "started_at", "finished_at"):
             setattr(stage, name, getattr(copy, name))
-        stage.reused = True
+        stage.source = StageSource.COPIED
     return stage

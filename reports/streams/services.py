@@ -21,6 +21,7 @@ from reports.models import (
     ACTIVE_STATUSES,
     BaseJob,
     Stage,
+    StageSource,
     StageStatus,
     StreamingJob,
     StreamStatus,
@@ -208,7 +209,7 @@ def _restart(
             # they were paid for.
             Stage.objects.filter(stream=stream).filter(reset).update(
                 status=StageStatus.PENDING, error="", error_kind="", started_at=None,
-                finished_at=None,
+                finished_at=None, source=StageSource.MODEL,
             )
     except IntegrityError:
         raise Conflict("This job has another active stream; watch that one instead.") from None
