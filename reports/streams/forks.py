@@ -9,24 +9,25 @@ the old one with ``input_data`` merged over it, validated like a new job's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as SchemaError
 
 from reports.domain.money import Cost
 from reports.models import Stage, StageSource, StageStatus, StreamingJob
-from reports.pipelines import Pipeline, get_pipeline
+from reports.pipelines import Pipeline, get_pipeline, graph
 from reports.pipelines.inputs import error_details, optional_text
 from reports.pipelines.registry import UnknownJobType
 from reports.providers.pricing import is_free
 from reports.runtime.admission import admit_waiting
 from reports.streams.eta import stage_history
+from reports.streams.forecast import forecast_rerun
 from reports.streams.selectors import job_for_user
 from reports.streams.services import Conflict, InvalidInput, NotFound, owned_stream
 
@@ -56,6 +57,19 @@ class ForkPlan:
     from_stage: str
     reused: list[PlannedStage] = field(default_factory=list)
     rerun: list[PlannedStage] = field(default_factory=list)
+    # Kept stages that read an edited input, directly or through the stages they read:
+    # their text would contradict the new inputs.
+    stale: list[PlannedStage] = field(default_factory=list)
+    forecast: dict[str, Any] = field(default_factory=dict)
+
+    def preview(self) -> dict[str, Any]:
+        """The contract's dry run: ``{rerun, copied, stale, forecast}``."""
+        return {
+            "rerun": [stage.key for stage in self.rerun],
+            "copied": [stage.key for stage in self.reused],
+            "stale": [stage.key for stage in self.stale],
+            "forecast": self.forecast,
+        }
 
     @property
     def tokens(self) -> int:
@@ -98,7 +112,11 @@ def _position(pipeline: Pipeline, from_stage: Any) -> int:
     return keys.index(from_stage)
 
 
-def plan_fork(stream: StreamingJob, from_stage: str) -> ForkPlan:
+def plan_fork(
+    stream: StreamingJob, from_stage: str, changed: Iterable[str] = ()
+) -> ForkPlan:
+    """What a fork from ``from_stage`` keeps and runs, which kept stages read the
+    ``changed`` input fields (stale), and the forecast of the rerun."""
     pipeline = _pipeline(stream)
     start = _position(pipeline, from_stage)
     history = stage_history(stream.type)
@@ -118,20 +136,49 @@ def plan_fork(stream: StreamingJob, from_stage: str) -> ForkPlan:
                 model=stage.model if stage.attempts else "",
             )
         )
+    stale = graph.readers_of_inputs(pipeline, changed)
+    plan.stale.extend(stage for stage in plan.reused if stage.key in stale)
+    plan.forecast.update(forecast_rerun(stream, [stage.key for stage in plan.rerun]))
     return plan
 
 
-def fork_stream(
-    *,
-    stream_id: Any,
-    user: User,
-    from_stage: Any,
-    input_data: Any = None,
+def changed_inputs(pipeline: Pipeline, old: dict[str, Any], new: BaseModel) -> list[str]:
+    """The input fields whose value ``new`` changes (both read through the schema, so
+    "50,000" and 50000 are the same budget)."""
+    try:
+        before = pipeline.input_schema.model_validate(old).model_dump(mode="json")
+    except SchemaError:  # inputs saved under older rules: compare them as they are
+        before = dict(old)
+    after = new.model_dump(mode="json")
+    return [name for name in after if after[name] != before.get(name)]
+
+
+@dataclass(frozen=True)
+class ForkRequest:
+    """A fork request found valid: its stream, pipeline, start, inputs, instructions."""
+
+    source: StreamingJob
+    pipeline: Pipeline
+    start: int
+    inputs: BaseModel
+    instructions: str
+    job: Any
+
+
+def preview_fork(
+    *, stream_id: Any, user: User, from_stage: Any, input_data: Any = None,
     instructions: Any = "",
-    before_create: Callable[[], None] | None = None,
-) -> StreamingJob:
-    """Start a new stream of the stream's job from ``from_stage`` (see the module);
-    ``before_create`` runs once the request is found valid, before anything is saved."""
+) -> dict[str, Any]:
+    """The dry run of ``fork_stream``: ``{rerun, copied, stale, forecast}``, validated
+    exactly as the fork would be, and nothing saved."""
+    request = _checked(stream_id, user, from_stage, input_data, instructions)
+    changed = changed_inputs(request.pipeline, request.source.input_data, request.inputs)
+    key = request.pipeline.stages[request.start].key
+    return plan_fork(request.source, key, changed).preview()
+
+
+def _checked(stream_id: Any, user: User, from_stage: Any, input_data: Any,
+             instructions: Any) -> ForkRequest:
     source = owned_stream(stream_id, user)
     pipeline = _pipeline(source)
     start = _position(pipeline, from_stage)
@@ -155,6 +202,23 @@ def fork_stream(
         raise NotFound(f"No {source.type} job {source.job_id}.")
     if StreamingJob.objects.active().for_job(source.type, source.job_id).exists():
         raise Conflict("This job is generating; wait for it or cancel it first.")
+    return ForkRequest(source, pipeline, start, inputs, extra.strip(), job)
+
+
+def fork_stream(
+    *,
+    stream_id: Any,
+    user: User,
+    from_stage: Any,
+    input_data: Any = None,
+    instructions: Any = "",
+    before_create: Callable[[], None] | None = None,
+) -> StreamingJob:
+    """Start a new stream of the stream's job from ``from_stage`` (see the module);
+    ``before_create`` runs once the request is found valid, before anything is saved."""
+    request = _checked(stream_id, user, from_stage, input_data, instructions)
+    source, pipeline, start, job = request.source, request.pipeline, request.start, request.job
+    inputs, extra = request.inputs, request.instructions
     old = {stage.key: stage for stage in source.stages.all()}
     if before_create is not None:
         before_create()
@@ -174,7 +238,7 @@ def fork_stream(
                 requested_by_id=user.pk,
                 forked_from=source,
                 fork_stage=pipeline.stages[start].key,
-                instructions=extra.strip(),
+                instructions=extra,
                 offline_model=source.offline_model,
             )
             Stage.objects.bulk_create(

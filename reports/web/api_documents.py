@@ -11,7 +11,7 @@ from reports.documents import exports
 from reports.documents.diff import diff_html
 from reports.documents.versions import job_versions, latest_version
 from reports.streams import services
-from reports.streams.forks import fork_stream
+from reports.streams.forks import fork_stream, preview_fork
 from reports.streams.selectors import parse_uuid, stream_snapshot
 from reports.streams.snapshot import StreamSnapshot
 from reports.web.api_common import (
@@ -53,6 +53,34 @@ class ForkIn(Schema):
     from_stage: str
     input_data: dict[str, Any] | None = None
     instructions: str | None = None
+    dry_run: bool = False
+
+
+class ForecastStageOut(Schema):
+    key: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: str | None
+    seconds: float
+
+
+class ForecastBasisOut(Schema):
+    runs: int
+    model: str | None
+
+
+class ForecastOut(Schema):
+    stages: list[ForecastStageOut]
+    cost_usd: str | None
+    seconds: float
+    basis: ForecastBasisOut
+
+
+class ForkPreviewOut(Schema):
+    rerun: list[str]
+    copied: list[str]
+    stale: list[str]
+    forecast: ForecastOut
 
 
 @router.get(
@@ -87,13 +115,23 @@ def diff_versions(request: HttpRequest, report_id: str, other_id: str) -> dict[s
 
 @router.post(
     "/streams/{stream_id}/fork/",
-    response={201: StreamSnapshot, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    response={
+        200: ForkPreviewOut, 201: StreamSnapshot, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+        429: ErrorOut,
+    },
     tags=["streams"],
 )
 def fork(request: HttpRequest, stream_id: str, payload: ForkIn) -> Status[dict[str, Any]]:
     """A new stream of the same job: stages before ``from_stage`` are copied (never sent
-    to the model again); ``from_stage`` and after run with the edited input."""
+    to the model again); ``from_stage`` and after run with the edited input. With
+    ``dry_run``: 200 and ``{rerun, copied, stale, forecast}``, nothing created."""
     stream_or_404(request, stream_id)
+    if payload.dry_run:
+        preview = preview_fork(
+            stream_id=stream_id, user=request_user(request), from_stage=payload.from_stage,
+            input_data=payload.input_data, instructions=payload.instructions,
+        )
+        return Status(200, preview)
     new = fork_stream(
         stream_id=stream_id,
         user=request_user(request),

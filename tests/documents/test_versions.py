@@ -228,9 +228,9 @@ def test_the_fork_page_shows_the_plan_and_starts_the_fork(
     completed: StreamingJob, api: Client, fake_provider: FakeProvider
 ) -> None:
     page = api.get(f"/streams/{completed.pk}/fork/?from_stage=summary").content.decode()
-    assert "Reused as they are (5)" in page and "Generated again (2)" in page
+    assert "Kept as they are (5)" in page and "Generated again (2)" in page
     plan = api.get(f"/streams/{completed.pk}/fork/plan/?from_stage=outline").content.decode()
-    assert "Reused as they are (2)" in plan
+    assert "Kept as they are (2)" in plan
 
     form = {**completed.input_data, "from_stage": "summary", "instructions": "Be brief.",
             "title": "   "}
@@ -239,6 +239,10 @@ def test_the_fork_page_shows_the_plan_and_starts_the_fork(
     assert StreamingJob.objects.count() == 1
 
     form["title"] = "Board summary"
+    # Every kept stage read the old title (the brief): the page says so first.
+    warned = api.post(f"/streams/{completed.pk}/fork/", csrf_form(api, form))
+    assert warned.status_code == 200 and "would contradict itself" in warned.content.decode()
+    form["keep_stale"] = "brief,context,outline,sections,recommendations"
     response = api.post(f"/streams/{completed.pk}/fork/", csrf_form(api, form))
     fork = StreamingJob.objects.exclude(pk=completed.pk).get()
     assert response.status_code == 302 and response["Location"] == fork.get_absolute_url()
