@@ -217,14 +217,37 @@ def fork_stream(
     """Start a new stream of the stream's job from ``from_stage`` (see the module);
     ``before_create`` runs once the request is found valid, before anything is saved."""
     request = _checked(stream_id, user, from_stage, input_data, instructions)
-    source, pipeline, start, job = request.source, request.pipeline, request.start, request.job
-    inputs, extra = request.inputs, request.instructions
+    source, pipeline, start = request.source, request.pipeline, request.start
     old = {stage.key: stage for stage in source.stages.all()}
+    return new_fork(
+        source=source, job=request.job, user=user, inputs=request.inputs.model_dump(),
+        fork_stage=pipeline.stages[start].key, instructions=request.instructions,
+        stages=lambda fork: [
+            new_stage(fork, spec, position, old.get(spec.key) if position < start else None)
+            for position, spec in enumerate(pipeline.stages)
+        ],
+        before_create=before_create,
+    )
+
+
+def new_fork(
+    *,
+    source: StreamingJob,
+    job: Any,
+    user: User,
+    inputs: dict[str, Any],
+    fork_stage: str,
+    instructions: str,
+    stages: Callable[[StreamingJob], list[Stage]],
+    before_create: Callable[[], None] | None,
+) -> StreamingJob:
+    """Save the job's ``inputs`` and a new stream of it forked from ``source``, with the
+    ``stages`` made for it, in one transaction, and hand it to a runner (forks and edits)."""
     if before_create is not None:
         before_create()
     try:
         with transaction.atomic():
-            for name, value in inputs.model_dump().items():
+            for name, value in inputs.items():
                 setattr(job, name, value)
             job.save()
             fork = StreamingJob.objects.create(
@@ -237,14 +260,11 @@ def fork_stream(
                 waiting_for_slot=True,
                 requested_by_id=user.pk,
                 forked_from=source,
-                fork_stage=pipeline.stages[start].key,
-                instructions=extra,
+                fork_stage=fork_stage,
+                instructions=instructions,
                 offline_model=source.offline_model,
             )
-            Stage.objects.bulk_create(
-                _stage(fork, spec, position, old.get(spec.key) if position < start else None)
-                for position, spec in enumerate(pipeline.stages)
-            )
+            Stage.objects.bulk_create(stages(fork))
     except IntegrityError:
         raise Conflict("This job is generating; wait for it or cancel it first.") from None
     admit_waiting(fork.owner_id)
@@ -252,7 +272,7 @@ def fork_stream(
     return fork
 
 
-def _stage(stream: StreamingJob, spec: Any, position: int, copy: Stage | None) -> Stage:
+def new_stage(stream: StreamingJob, spec: Any, position: int, copy: Stage | None) -> Stage:
     """A fresh pending stage, or a completed one copied from the source stream."""
     stage = Stage(
         stream=stream,

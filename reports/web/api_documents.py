@@ -11,6 +11,7 @@ from reports.documents import exports
 from reports.documents.diff import diff_html
 from reports.documents.versions import job_versions, latest_version
 from reports.streams import services
+from reports.streams.edits import edit_stage, preview_edit
 from reports.streams.forks import fork_stream, preview_fork
 from reports.streams.selectors import parse_uuid, stream_snapshot
 from reports.streams.snapshot import StreamSnapshot
@@ -148,6 +149,43 @@ def download(doc: exports.Document, fmt: str) -> HttpResponse:
         raise services.NotFound(f"No export format {fmt!r}: one of {', '.join(exports.FORMATS)}.")
     content, content_type, filename = exports.export(doc, fmt)
     return attachment(content, content_type, filename)
+
+
+class EditIn(Schema):
+    text: str | None = None
+    # An object (or, for a list stage, the bare list): checked by the stage's schema.
+    data: Any = None
+    dry_run: bool = False
+
+
+class EditPreviewOut(Schema):
+    rerun: list[str]
+    copied: list[str]
+    forecast: ForecastOut
+
+
+@router.post(
+    "/streams/{stream_id}/stages/{key}/edit/",
+    response={
+        200: EditPreviewOut, 201: StreamSnapshot, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+        429: ErrorOut,
+    },
+    tags=["streams"],
+)
+def edit(request: HttpRequest, stream_id: str, key: str, payload: EditIn) -> Status[dict[str, Any]]:
+    """Replace a finished stream's stage with a person's ``text`` (prose) or ``data``
+    (JSON, checked against the stage's ``output_schema``): 201 and the snapshot of a new
+    stream of the job where only the stages that depend on it run. With ``dry_run``: 200
+    and ``{rerun, copied, forecast}``, nothing changed."""
+    stream_or_404(request, stream_id)
+    user = request_user(request)
+    if payload.dry_run:
+        preview = preview_edit(stream_id=stream_id, user=user, key=key, text=payload.text,
+                               data=payload.data)
+        return Status(200, preview)
+    new = edit_stage(stream_id=stream_id, user=user, key=key, text=payload.text,
+                     data=payload.data, before_create=lambda: check_creation_rate(request))
+    return Status(201, stream_snapshot(new))
 
 
 @router.get(
