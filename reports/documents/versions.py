@@ -39,7 +39,8 @@ def record_version(stream: StreamingJob, *, title: str, markdown: str) -> Report
     changed = [
         stage.key
         for stage in stages
-        if not stage.reused and (since is None or (stage.finished_at or since) > since)
+        if stage.source != StageSource.COPIED
+        and (since is None or (stage.finished_at or since) > since)
     ]
     attempts = StageAttempt.objects.filter(stage__stream=stream)
     if since is not None:

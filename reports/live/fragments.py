@@ -28,6 +28,8 @@ from reports.domain.events import BOUNDARY_EVENTS, FINAL_EVENTS, EventType
 from reports.domain.rendering import render_data
 from reports.live.running import is_json_stage, output_html
 from reports.models import Report, Stage, StageStatus, StreamingJob
+from reports.pipelines import get_pipeline, graph
+from reports.pipelines.registry import UnknownJobType
 from reports.runtime.admission import queue_position
 from reports.streams.eta import Estimate, elapsed, estimate
 
@@ -83,10 +85,20 @@ def stage_context(
     return {
         "obj": stage,
         "sid": sid(stream.pk),
+        "editable": stage.key in editable_keys(stream.type),
         "slow": bool(timing and stage.key in timing.slow),
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
         "html": stage_html(stream, stage),
     }
+
+
+def editable_keys(job_type: str) -> frozenset[str]:
+    """The stages of the job type a person may edit (none for an unknown type)."""
+    try:
+        pipeline = get_pipeline(job_type)
+    except UnknownJobType:
+        return frozenset()
+    return frozenset(spec.key for spec in pipeline.stages if graph.is_editable(spec))
 
 
 def stage_html(stream: StreamingJob, stage: Stage) -> str:

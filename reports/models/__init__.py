@@ -12,6 +12,7 @@ from reports.models.notify import (
     Webhook,
     WebhookDelivery,
 )
+from reports.models.sources import StageSource
 from reports.models.streams import (
     ACTIVE_STATUSES,
     RESUMABLE_STATUSES,
@@ -21,7 +22,6 @@ from reports.models.streams import (
     Stage,
     StageAttempt,
     StageQuerySet,
-    StageSource,
     StageStatus,
     StreamingJob,
     StreamingJobQuerySet,

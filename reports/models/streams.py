@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from reports.domain.events import stream_group
 from reports.domain.limits import JOB_TITLE_MAX_LENGTH
+from reports.models.sources import StageSource
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -42,14 +43,6 @@ class StageStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     SKIPPED = "skipped", "Skipped"
-
-
-class StageSource(models.TextChoices):
-    """Where a stage's output came from."""
-
-    MODEL = "model", "Written by the model"
-    EDITED = "edited", "Edited by a person"
-    COPIED = "copied", "Kept from an earlier version"
 
 
 def is_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -277,11 +270,8 @@ class Stage(models.Model):
     cut_off = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Where its output came from: this run's model (or assembly), a person's edit, or
-    # copied from the stream this one was forked from (never sent to the model here).
-    source = models.CharField(
-        max_length=8, choices=StageSource.choices, default=StageSource.MODEL
-    )
+    # This run's model (or assembly), a person's edit, or copied from the forked stream.
+    source = models.CharField(max_length=8, choices=StageSource.choices, default="model")
 
     objects = StageQuerySet.as_manager()
 
@@ -299,16 +289,6 @@ class Stage(models.Model):
             return None
         end = self.finished_at or timezone.now()
         return max(0.0, (end - self.started_at).total_seconds())
-
-    @property
-    def reused(self) -> bool:
-        """Copied from an earlier stream: nothing of it ran here."""
-        return self.source == StageSource.COPIED
-
-    @property
-    def edited(self) -> bool:
-        """Its output is a person's."""
-        return self.source == StageSource.EDITED
 
 
 class AttemptStatus(models.TextChoices):

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.template import Context, Engine
 
-from reports.pipelines import graph
 from reports.pipelines.errors import OutputInvalid
 from reports.pipelines.structured import StageOutput, loads, parse_output
 
@@ -137,10 +136,6 @@ class Pipeline:
             if spec.key == key:
                 return spec
         raise KeyError(key)
-
-    def dependants(self, key: str) -> set[str]:
-        """Every stage that reads ``key``, directly or through other stages."""
-        return graph.downstream(self, [key])
 
     @property
     def engine(self) -> Engine:

@@ -26,7 +26,7 @@ from reports.models import (
     StreamingJob,
     StreamStatus,
 )
-from reports.pipelines import Pipeline, get_pipeline
+from reports.pipelines import Pipeline, get_pipeline, graph
 from reports.pipelines.inputs import error_details
 from reports.pipelines.registry import UnknownJobType
 from reports.providers.offline import parse_offline_model
@@ -248,7 +248,7 @@ def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> Streamin
     if stage.status in (StageStatus.PENDING, StageStatus.RUNNING):
         raise Conflict(f"Stage {key!r} has not run yet; Resume runs it.")
     try:
-        stale = get_pipeline(stream.type).dependants(key)
+        stale = graph.downstream(get_pipeline(stream.type), [key])
     except UnknownJobType as exc:
         raise Conflict(str(exc)) from None
     keys = {key, *stale}

@@ -65,7 +65,7 @@ def test_a_fork_reuses_the_stages_before_it_and_adds_a_version(
     copied = {s.key: s for s in fork.stages.all()}
     originals = {s.key: s for s in completed.stages.all()}
     for key in ("brief", "context"):
-        assert copied[key].reused and copied[key].output == originals[key].output
+        assert copied[key].source == "copied" and copied[key].output == originals[key].output
     # The earlier version is byte for byte what it was; the fork is version 2.
     assert frozen(first) == before
     second = Report.objects.get(stream=fork)
