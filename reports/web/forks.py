@@ -146,7 +146,8 @@ def fork_plan(request: HttpRequest, stream_id: str) -> HttpResponse:
                          _edited_inputs(stream, pipeline, form))
     except ServiceError as exc:
         return HttpResponse(exc.message, status=400)
-    return render(request, "reports/_fork_plan.html", {"stream": stream, **_plan_context(plan)})
+    return render(request, "reports/_fork_plan.html",
+                  {"stream": stream, "oob_note": True, **_plan_context(plan)})
 
 
 def with_previous(versions: list[Report]) -> list[Report]:

@@ -1,0 +1,116 @@
+"""In Chromium against a real server: edit a finished report's section drafts by hand
+and watch only the stages that read them run; change the client in "Change and rerun"
+and be warned that kept stages name the old one, with a one-click rerun from the first.
+Desktop and phone (390 px), with screenshots to look at."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from devtools.servers import ServerProcess, sign_up
+from tests.conftest import offline_model
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+BY_HAND = "## Onboarding first\n\nRewritten by hand: churn starts in the first month."
+
+
+def generated_report(page: Any, site: ServerProcess, username: str) -> str:
+    """Sign up, generate a report and wait for it; returns the job page's address."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    offline_model(page, "rate=400")
+    sign_up(page, site.url, username)
+    page.fill("#id_title", "Retention plan")
+    page.fill("#id_client", "Acme Ltd")
+    page.fill("#id_objective", "Reduce churn by 20% within a year.")
+    page.click("button[name=generate]")
+    page.wait_for_url(re.compile(r"/reports/[0-9a-f-]{36}/$"))
+    page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+    assert errors == []
+    return str(page.url)
+
+
+def test_edit_a_stage_by_hand_reruns_only_what_reads_it(
+    browser_page: Any, site: ServerProcess, tmp_path: Path
+) -> None:
+    page = browser_page
+    job_url = generated_report(page, site, "editor")
+    page.goto(job_url)
+    page.get_by_role("link", name="Edit Section drafts").click()
+    page.wait_for_url(re.compile(r"/stages/sections/edit/$"))
+    plan = page.locator("#edit-plan")
+    expect(plan.locator(".plan-rerun li")).to_have_text(
+        ["Recommendations", "Executive summary", "Assemble the report"])
+    expect(plan.locator(".plan-reused li")).to_have_text(
+        ["Brief analysis", "Context and assumptions", "Outline"])
+    expect(plan).to_contain_text("Forecast: about")
+    page.fill("#id_text", BY_HAND)
+    page.screenshot(path=tmp_path / "edit-desktop.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=tmp_path / "edit-phone.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.click("text=Save and rerun 3 stages")
+
+    page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/$"))
+    stages = page.locator("ol.stages > li")
+    expect(stages.nth(3).locator(".stage-source")).to_have_text("edited")
+    for i in range(3):
+        expect(stages.nth(i).locator(".stage-source")).to_have_text("kept from v1")
+    page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+    page.screenshot(path=tmp_path / "edited-stream-desktop.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=tmp_path / "edited-stream-phone.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+    page.goto(job_url)
+    versions = page.locator(".version-list > li")
+    expect(versions.nth(0)).to_contain_text("v2 · Edited")
+    versions.nth(0).locator("a", has_text="v2").first.click()
+    expect(page.locator(".doc-edited")).to_have_text("Section drafts")
+    expect(page.locator("article.document")).to_contain_text("Rewritten by hand")
+
+
+def test_a_fork_that_keeps_stages_naming_the_old_client_is_flagged(
+    browser_page: Any, site: ServerProcess, tmp_path: Path
+) -> None:
+    page = browser_page
+    job_url = generated_report(page, site, "forker")
+    page.goto(job_url)
+    page.click("text=Change and rerun…")
+    page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/fork/"))
+    page.select_option("select[name=from_stage]", "sections")
+    plan = page.locator("#fork-plan")
+    expect(plan).to_contain_text("Kept as they are (3)")
+    expect(plan.locator(".fork-stale")).to_have_count(0)
+    page.fill("#id_client", "Globex Corporation")
+    warning = plan.locator(".fork-stale")
+    expect(warning).to_contain_text("would contradict itself")
+    expect(warning.get_by_role("button")).to_have_text("Rerun from Brief analysis")
+    page.screenshot(path=tmp_path / "fork-stale-desktop.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # On a phone the plan is below the form: the warning is next to the button too.
+    page.locator("text=Rerun from this stage").scroll_into_view_if_needed()
+    expect(page.locator("#fork-stale-note .notice")).to_be_in_viewport()
+    page.screenshot(path=tmp_path / "fork-stale-phone.png")
+    page.set_viewport_size(DESKTOP)
+    warning.get_by_role("button").click()
+
+    page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/$"))
+    expect(page.locator(".stage-source")).to_have_count(0)  # nothing kept: all rerun
+    page.locator("li.stage-completed").nth(6).wait_for(timeout=60_000)
+    page.goto(job_url)
+    versions = page.locator(".version-list > li")
+    versions.nth(0).locator("a", has_text="v2").first.click()
+    document = page.locator("article.document")
+    expect(document).to_contain_text("Globex Corporation")
+    expect(document).not_to_contain_text("Acme Ltd")
