@@ -16,7 +16,7 @@ from reports.models import Stage, StreamingJob
 from reports.pipelines import Pipeline, StageSpec
 from reports.pipelines.edits import EDIT_MAX_LENGTH
 from reports.pipelines.errors import OutputInvalid
-from reports.pipelines.structured import loads
+from reports.pipelines.structured import loads, schema_for
 from reports.streams.edits import EditPlan, edit_stage, editable_spec, plan_edit
 from reports.streams.forecast import summary
 from reports.streams.selectors import stream_for_user
@@ -85,6 +85,8 @@ def stage_edit_page(request: HttpRequest, stream_id: str, key: str) -> HttpRespo
     return render(request, "reports/stage_edit.html", {
         "stream": stream, "pipeline": pipeline, "spec": spec, "stage": stage, "text": text,
         "errors": errors, "plan": plan, "max_length": EDIT_MAX_LENGTH,
+        # A JSON stage's schema, refs inlined: the list editor is built from it.
+        "schema": schema_for(spec.output).schema if spec.output is not None else None,
         "rerun": _titles(pipeline, plan.rerun) if plan else [],
         "copied": _titles(pipeline, plan.copied) if plan else [],
         "forecast": summary(plan.forecast) if plan else None,

@@ -114,3 +114,39 @@ def test_a_fork_that_keeps_stages_naming_the_old_client_is_flagged(
     document = page.locator("article.document")
     expect(document).to_contain_text("Globex Corporation")
     expect(document).not_to_contain_text("Acme Ltd")
+
+
+def test_a_json_stage_is_edited_as_a_list(
+    browser_page: Any, site: ServerProcess, tmp_path: Path
+) -> None:
+    page = browser_page
+    job_url = generated_report(page, site, "outliner")
+    page.goto(job_url)
+    page.get_by_role("link", name="Edit Outline").click()
+    editor = page.locator(".stage-editor")
+    items = editor.locator(".se-item")
+    expect(page.locator("#id_text")).to_be_hidden()  # the form stands in for the JSON
+    before = items.count()
+    assert before >= 3
+    second = items.nth(1).locator("input").first.input_value()
+    items.nth(0).get_by_label("Title").fill("Where churn starts")
+    page.get_by_role("button", name="Move Section 2 up").click()
+    page.get_by_role("button", name=f"Remove Section {before}").click()
+    page.get_by_role("button", name="Add a section").click()
+    expect(items).to_have_count(before)
+    items.last.get_by_label("Title").fill("What to do on Monday")
+    items.last.get_by_label("Purpose").fill("The first three steps.")
+    page.screenshot(path=tmp_path / "edit-list-desktop.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=tmp_path / "edit-list-phone.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.get_by_role("button", name=re.compile("Save and rerun")).click()
+
+    page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/$"))
+    stream_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    outline = page.request.get(f"{site.url}/api/streams/{stream_id}/stages/outline/").json()
+    titles = [section["title"] for section in outline["data"]]
+    assert titles[0] == second and titles[1] == "Where churn starts"
+    assert titles[-1] == "What to do on Monday" and len(titles) == before
+    assert outline["source"] == "edited"
