@@ -56,6 +56,9 @@ def test_edit_a_stage_by_hand_reruns_only_what_reads_it(
     page.screenshot(path=tmp_path / "edit-desktop.png", full_page=True)
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # On a phone the plan comes first: read before the button is reached.
+    save = page.get_by_role("button", name="Save and rerun 3 stages")
+    assert plan.bounding_box()["y"] < save.bounding_box()["y"]
     page.screenshot(path=tmp_path / "edit-phone.png", full_page=True)
     page.set_viewport_size(DESKTOP)
     page.click("text=Save and rerun 3 stages")
