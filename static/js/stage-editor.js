@@ -152,7 +152,7 @@
       draw(to);
     }
 
-    box.appendChild(button("Add " + noun, "Add a " + noun, function () {
+    box.appendChild(button("Add " + noun, "Add " + noun, function () {
       get().push(blank(sub.items));
       save();
       draw(get().length - 1);

@@ -135,7 +135,7 @@ def test_a_json_stage_is_edited_as_a_list(
     items.nth(0).get_by_label("Title").fill("Where churn starts")
     page.get_by_role("button", name="Move Section 2 up").click()
     page.get_by_role("button", name=f"Remove Section {before}").click()
-    page.get_by_role("button", name="Add a section").click()
+    page.get_by_role("button", name="Add section").click()
     expect(items).to_have_count(before)
     items.last.get_by_label("Title").fill("What to do on Monday")
     items.last.get_by_label("Purpose").fill("The first three steps.")
@@ -153,3 +153,34 @@ def test_a_json_stage_is_edited_as_a_list(
     assert titles[0] == second and titles[1] == "Where churn starts"
     assert titles[-1] == "What to do on Monday" and len(titles) == before
     assert outline["source"] == "edited"
+
+
+def test_the_edit_and_fork_pages_pass_an_accessibility_scan(
+    chromium: Any, site: ServerProcess
+) -> None:
+    from tests.web.test_accessibility import VIEWPORTS, violations
+
+    context = chromium.new_context(bypass_csp=True, viewport=DESKTOP)  # axe is injected
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    job_url = generated_report(page, site, "auditor2")
+    found: dict[str, list[str]] = {}
+    page.goto(job_url)
+    page.get_by_role("link", name="Edit Outline").click()
+    edit_url = page.url
+    page.click("text=Add section")  # the list editor, with an item just added
+    for viewport in VIEWPORTS:
+        page.set_viewport_size(viewport)
+        found[f"outline editor at {viewport['width']}"] = violations(page)
+    page.goto(edit_url.replace("/outline/", "/summary/"))
+    found["prose editor"] = violations(page)
+    page.goto(job_url)
+    page.click("text=Change and rerun…")
+    page.select_option("select[name=from_stage]", "sections")
+    page.fill("#id_client", "Globex Corporation")
+    page.locator("#fork-plan .fork-stale").wait_for()
+    for viewport in VIEWPORTS:
+        page.set_viewport_size(viewport)
+        found[f"fork page, stale warning, at {viewport['width']}"] = violations(page)
+    context.close()
+    assert {k: v for k, v in found.items() if v} == {}
