@@ -77,8 +77,8 @@ def _checked(stream_id: Any, user: User, key: str, text: Any, data: Any,
              ) -> tuple[StreamingJob, Pipeline, StageSpec, tuple[str, Any]]:
     stream = owned_stream(stream_id, user)
     pipeline, spec = editable_spec(stream, key)
-    if stream.is_generating:
-        raise Conflict("The stream is generating; edit it once it has finished.")
+    if StreamingJob.objects.active().for_job(stream.type, stream.job_id).exists():
+        raise Conflict("This job is generating; edit it once it has finished.")
     try:
         output = edited_output(spec, text=text, data=data)
     except EditInvalid as exc:
@@ -108,8 +108,6 @@ def edit_stage(
     job = job_for_user(pipeline.job_model, source.job_id, user)
     if job is None:
         raise NotFound(f"No {source.type} job {source.job_id}.")
-    if StreamingJob.objects.active().for_job(source.type, source.job_id).exists():
-        raise Conflict("This job is generating; wait for it or cancel it first.")
     plan = plan_edit(source, key)
     old = {stage.key: stage for stage in source.stages.all()}
 

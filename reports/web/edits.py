@@ -79,11 +79,11 @@ def stage_edit_page(request: HttpRequest, stream_id: str, key: str) -> HttpRespo
                            if d.get("field") not in ("", "text", "key")]
             else:
                 return redirect(new)
-    plan: EditPlan | None = None
-    if not stream.is_generating:
-        plan = plan_edit(stream, key)
+    busy = StreamingJob.objects.active().for_job(stream.type, stream.job_id).exists()
+    plan: EditPlan | None = None if busy else plan_edit(stream, key)
     return render(request, "reports/stage_edit.html", {
-        "stream": stream, "pipeline": pipeline, "spec": spec, "stage": stage, "text": text,
+        "stream": stream, "busy": busy, "pipeline": pipeline, "spec": spec, "stage": stage,
+        "text": text,
         "errors": errors, "plan": plan, "max_length": EDIT_MAX_LENGTH,
         # A JSON stage's schema, refs inlined: the list editor is built from it.
         "schema": schema_for(spec.output).schema if spec.output is not None else None,

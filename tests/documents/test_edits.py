@@ -180,3 +180,15 @@ def test_side_by_side_stages_that_do_not_read_the_edit_are_kept(
     )
     fork = StreamingJob.objects.get(pk=response.json()["stream_id"])
     assert dict(fork.stages.values_list("key", "source"))["gaps"] == "copied"
+
+
+def test_an_older_stream_cannot_be_edited_while_the_job_generates(
+    completed: StreamingJob, api: Client, user: User
+) -> None:
+    from reports.streams.services import create_streaming_job
+
+    create_streaming_job(job_id=completed.job_id, user=user, type="report")  # regenerate
+    for dry_run in (True, False):
+        response = edit(api, completed, "summary", text="x", dry_run=dry_run)
+        assert response.status_code == 409 and response.json()["error"] == "conflict"
+    assert StreamingJob.objects.count() == 2
