@@ -57,3 +57,11 @@ def test_exports_say_which_stages_were_kept(forked: StreamingJob) -> None:
     assert [row.split(" | ")[0].lstrip("| ") for row in rows] == [
         "Brief analysis", "Context and assumptions", "Outline"
     ]
+
+
+def test_copied_stages_do_not_count_again_in_the_history(forked: StreamingJob) -> None:
+    from reports.streams.eta import load_history
+
+    history = load_history("report")
+    assert history[("brief", "fake-model")].samples == 1  # its run, not its copy
+    assert history[("sections", "fake-model")].samples == 2  # ran in both streams
