@@ -47,6 +47,7 @@ class PlannedStage:
     cost_usd: Decimal | None = None
     seconds: float | None = None
     model: str = ""  # the model of its last run ("": it called none)
+    edited: bool = False  # its output is a person's: running it again replaces that
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,15 @@ class ForkPlan:
     # their text would contradict the new inputs.
     stale: list[PlannedStage] = field(default_factory=list)
     forecast: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def edits_rerun_from_stale(self) -> list[PlannedStage]:
+        """The stages edited by hand that rerunning from the first stale stage replaces."""
+        if not self.stale:
+            return []
+        stages = [*self.reused, *self.rerun]
+        start = stages.index(self.stale[0])
+        return [stage for stage in stages[start:] if stage.edited]
 
     def preview(self) -> dict[str, Any]:
         """The contract's dry run: ``{rerun, copied, stale, forecast}``."""
@@ -123,7 +133,8 @@ def plan_fork(
     plan = ForkPlan(from_stage=from_stage)
     for position, stage in enumerate(stream.stages.in_order()):
         if position < start and stage.status in KEPT:
-            plan.reused.append(PlannedStage(stage.key, stage.title))
+            plan.reused.append(PlannedStage(stage.key, stage.title,
+                                            edited=stage.source == StageSource.EDITED))
             continue
         known = history.get((stage.key, stage.model))
         plan.rerun.append(
@@ -134,6 +145,7 @@ def plan_fork(
                 cost_usd=stage.cost_usd,
                 seconds=known.p50 if known else stage.duration_s(),
                 model=stage.model if stage.attempts else "",
+                edited=stage.source == StageSource.EDITED,
             )
         )
     stale = graph.readers_of_inputs(pipeline, changed)

@@ -146,3 +146,18 @@ def test_the_fork_page_keeps_stale_stages_once_the_warning_was_seen(
     assert sorted(fork.stages.filter(source="copied").values_list("key", flat=True)) == [
         "brief", "context", "outline"
     ]
+
+
+def test_the_plan_says_when_a_rerun_replaces_an_edit_by_hand(
+    completed: StreamingJob, api: Client, fake_provider: FakeProvider
+) -> None:
+    made = post_json(api, f"/api/streams/{completed.pk}/stages/outline/edit/",
+                     {"data": {"sections": [{"title": "A", "purpose": "a"},
+                                            {"title": "B", "purpose": "b"}]}}).json()
+    run_stream(made["stream_id"])
+    url = f"/streams/{made['stream_id']}/fork/plan/"
+    form = {**completed.input_data, "instructions": ""}
+    kept = api.get(url, {**form, "from_stage": "sections", "client": "Globex"}).content.decode()
+    assert "It also writes again what you edited by hand: Outline" in kept
+    rerun = api.get(url, {**form, "from_stage": "outline"}).content.decode()
+    assert "replaces your edit" in rerun and "edited by hand" not in rerun
