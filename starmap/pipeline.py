@@ -177,6 +177,8 @@ PIPELINE = Pipeline(
         StageSpec("assembly", "Assemble the starmap",
                   reads=("organisation", "learners", "gaps", "objectives", "modalities",
                          "measurement", "timeline", "risks", "summary"),
+                  reads_inputs=("title", "organisation", "industry", "size", "timeline",
+                                "budget", "currency"),
                   weight=0.2, build=assembly.assemble),
     ),
 )

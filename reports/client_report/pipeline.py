@@ -102,6 +102,7 @@ PIPELINE = Pipeline(
             "assembly",
             "Assemble the report",
             reads=("brief", "context", "sections", "recommendations", "summary"),
+            reads_inputs=("title", "client", "audience"),
             weight=0.2,
             build=drafts.assemble,
         ),

@@ -73,11 +73,19 @@ def _row(entry: dict[str, Any]) -> str:
         entry["model"] or "-",
         f"{entry['tokens_in']} / {entry['tokens_out']} / {entry['tokens_cached']}",
         _cost_cell(entry),
-        str(entry["attempts"]) + (" (reused)" if entry.get("reused") else ""),
+        str(entry["attempts"]) + _source_note(entry),
         _when(entry["started_at"]),
         _when(entry["finished_at"]),
     ]
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _source_note(entry: dict[str, Any]) -> str:
+    """How a stage's output came to be, when not from this version's model."""
+    source = entry.get("source") or ("copied" if entry.get("reused") else "model")
+    return {"copied": " (kept from an earlier version)", "edited": " (edited by hand)"}.get(
+        source, ""
+    )
 
 
 def _cost_cell(entry: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reports.domain.money import money_str
-from reports.models import Report, Stage, StageStatus
+from reports.models import Report, Stage, StageSource, StageStatus
 
 
 def stage_provenance(stage: Stage) -> dict[str, Any]:
@@ -21,7 +21,8 @@ def stage_provenance(stage: Stage) -> dict[str, Any]:
         "tokens_cached": stage.tokens_cached,
         "cost_usd": money_str(stage.cost_usd),
         "attempts": stage.attempts,
-        "reused": stage.reused,
+        "reused": stage.source == StageSource.COPIED,  # (before ``source``: kept for old readers)
+        "source": stage.source,
         "cut_off": stage.cut_off,
         "started_at": stage.started_at.isoformat() if stage.started_at else None,
         "finished_at": stage.finished_at.isoformat() if stage.finished_at else None,

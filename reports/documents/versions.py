@@ -1,4 +1,4 @@
-"""Every completed generation, stage retry and fork adds a document version; none is
+"""Every completed generation, stage retry, fork and edit adds a document version; none is
 overwritten. The run that completes a stream records it (``record_version``)."""
 
 from __future__ import annotations
@@ -8,7 +8,14 @@ from typing import Any
 from django.db.models import Max, QuerySet, Sum
 
 from reports.documents.provenance import stages_provenance
-from reports.models import Report, Stage, StageAttempt, StreamingJob, VersionReason
+from reports.models import (
+    Report,
+    Stage,
+    StageAttempt,
+    StageSource,
+    StreamingJob,
+    VersionReason,
+)
 
 
 def reason_for(stream: StreamingJob, previous: Report | None) -> str:
@@ -17,7 +24,8 @@ def reason_for(stream: StreamingJob, previous: Report | None) -> str:
     if previous is not None:
         return VersionReason.RETRY
     if stream.forked_from_id:
-        return VersionReason.FORK
+        edited = Stage.objects.filter(stream=stream, source=StageSource.EDITED).exists()
+        return VersionReason.EDIT if edited else VersionReason.FORK
     earlier = Report.objects.filter(job_type=stream.type, job_id=stream.job_id).exists()
     return VersionReason.REGENERATE if earlier else VersionReason.GENERATE
 
@@ -31,7 +39,8 @@ def record_version(stream: StreamingJob, *, title: str, markdown: str) -> Report
     changed = [
         stage.key
         for stage in stages
-        if not stage.reused and (since is None or (stage.finished_at or since) > since)
+        if stage.source != StageSource.COPIED
+        and (since is None or (stage.finished_at or since) > since)
     ]
     attempts = StageAttempt.objects.filter(stage__stream=stream)
     if since is not None:

@@ -27,7 +27,9 @@ from reports.documents.versions import latest_version
 from reports.domain.events import BOUNDARY_EVENTS, FINAL_EVENTS, EventType
 from reports.domain.rendering import render_data
 from reports.live.running import is_json_stage, output_html
-from reports.models import Stage, StageStatus, StreamingJob
+from reports.models import Report, Stage, StageStatus, StreamingJob
+from reports.pipelines import get_pipeline, graph
+from reports.pipelines.registry import UnknownJobType
 from reports.runtime.admission import queue_position
 from reports.streams.eta import Estimate, elapsed, estimate
 
@@ -63,7 +65,17 @@ def progress_context(
         "sid": sid(stream.pk),
         "interrupted": stream.is_interrupted(),
         "queue_position": queue_position(stream),
+        "kept_from": kept_from(stream),
     }
+
+
+def kept_from(stream: StreamingJob) -> str:
+    """Where a fork's copied stages come from, as its card says it: "v1", or "the
+    earlier run" when that stream made no document ("" for a stream that is no fork)."""
+    if not stream.forked_from_id:
+        return ""
+    source = Report.objects.filter(stream_id=stream.forked_from_id).order_by("-version").first()
+    return f"v{source.version}" if source is not None else "the earlier run"
 
 
 def stage_context(
@@ -73,10 +85,20 @@ def stage_context(
     return {
         "obj": stage,
         "sid": sid(stream.pk),
+        "editable": stage.key in editable_keys(stream.type),
         "slow": bool(timing and stage.key in timing.slow),
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
         "html": stage_html(stream, stage),
     }
+
+
+def editable_keys(job_type: str) -> frozenset[str]:
+    """The stages of the job type a person may edit (none for an unknown type)."""
+    try:
+        pipeline = get_pipeline(job_type)
+    except UnknownJobType:
+        return frozenset()
+    return frozenset(spec.key for spec in pipeline.stages if graph.is_editable(spec))
 
 
 def stage_html(stream: StreamingJob, stage: Stage) -> str:

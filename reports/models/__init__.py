@@ -12,6 +12,7 @@ from reports.models.notify import (
     Webhook,
     WebhookDelivery,
 )
+from reports.models.sources import StageSource
 from reports.models.streams import (
     ACTIVE_STATUSES,
     RESUMABLE_STATUSES,
@@ -54,6 +55,7 @@ __all__ = [
     "Stage",
     "StageAttempt",
     "StageQuerySet",
+    "StageSource",
     "StageStatus",
     "StreamStatus",
     "StreamingJob",

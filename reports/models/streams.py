@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from reports.domain.events import stream_group
 from reports.domain.limits import JOB_TITLE_MAX_LENGTH
+from reports.models.sources import StageSource
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -269,8 +270,8 @@ class Stage(models.Model):
     cut_off = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Copied from the stream this one was forked from: never sent to the model here.
-    reused = models.BooleanField(default=False)
+    # This run's model (or assembly), a person's edit, or copied from the forked stream.
+    source = models.CharField(max_length=8, choices=StageSource.choices, default="model")
 
     objects = StageQuerySet.as_manager()
 
@@ -341,6 +342,7 @@ class VersionReason(models.TextChoices):
     REGENERATE = "regenerate", "Regenerated"
     RETRY = "retry", "Stage retried"
     FORK = "fork", "Forked"
+    EDIT = "edit", "Edited"
 
 
 class Report(models.Model):

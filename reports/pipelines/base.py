@@ -64,6 +64,9 @@ class StageSpec:
     # stage that is built without a model call (assembly).
     prompt: str = ""
     reads: tuple[str, ...] = ()
+    # The input fields the stage reads itself; None: the fields its prompt names
+    # (reports.pipelines.graph.inputs_read). A stage built without a model declares them.
+    reads_inputs: tuple[str, ...] | None = None
     weight: float = 1.0
     max_tokens: int = 1200
     # A model for this stage only ("" = the site's model); settings can override.
@@ -133,14 +136,6 @@ class Pipeline:
             if spec.key == key:
                 return spec
         raise KeyError(key)
-
-    def dependants(self, key: str) -> set[str]:
-        """Every stage that reads ``key``, directly or through other stages."""
-        found: set[str] = set()
-        for spec in self.stages:
-            if key in spec.reads or found.intersection(spec.reads):
-                found.add(spec.key)
-        return found
 
     @property
     def engine(self) -> Engine:

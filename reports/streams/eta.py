@@ -23,7 +23,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 
 from reports.domain.config import config
-from reports.models import Stage, StageStatus, StreamingJob
+from reports.models import Stage, StageSource, StageStatus, StreamingJob
 from reports.pipelines.registry import UnknownJobType, get_pipeline
 from reports.providers import Provider, ProviderError, get_provider
 from reports.streams.durations import duration_percentiles
@@ -83,7 +83,7 @@ def load_model_paces() -> History:
     since = timezone.now() - timedelta(days=HISTORY_DAYS)
     rows = (
         Stage.objects.filter(status=StageStatus.COMPLETED, finished_at__gte=since,
-                             started_at__isnull=False, weight__gt=0)
+                             started_at__isnull=False, weight__gt=0, source=StageSource.MODEL)
         .exclude(model="")
         .order_by()
         .values("model")
@@ -104,7 +104,9 @@ def load_model_paces() -> History:
 def load_history(job_type: str) -> History:
     """p50/p95 per (stage key, model) of the job type's recent completed stages (one query)."""
     since = timezone.now() - timedelta(days=HISTORY_DAYS)
-    stages = Stage.objects.filter(stream__type=job_type, finished_at__gte=since)
+    # Runs here only: a fork's copies would count their run again.
+    stages = Stage.objects.filter(stream__type=job_type, finished_at__gte=since,
+                                  source=StageSource.MODEL)
     found = duration_percentiles(stages, ("key", "model"), (50, 95))
     return {
         (str(key), str(model)): StageHistory(p50=values[50], p95=values[95], samples=count)

@@ -21,11 +21,12 @@ from reports.models import (
     ACTIVE_STATUSES,
     BaseJob,
     Stage,
+    StageSource,
     StageStatus,
     StreamingJob,
     StreamStatus,
 )
-from reports.pipelines import Pipeline, get_pipeline
+from reports.pipelines import Pipeline, get_pipeline, graph
 from reports.pipelines.inputs import error_details
 from reports.pipelines.registry import UnknownJobType
 from reports.providers.offline import parse_offline_model
@@ -208,7 +209,7 @@ def _restart(
             # they were paid for.
             Stage.objects.filter(stream=stream).filter(reset).update(
                 status=StageStatus.PENDING, error="", error_kind="", started_at=None,
-                finished_at=None,
+                finished_at=None, source=StageSource.MODEL,
             )
     except IntegrityError:
         raise Conflict("This job has another active stream; watch that one instead.") from None
@@ -247,7 +248,7 @@ def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> Streamin
     if stage.status in (StageStatus.PENDING, StageStatus.RUNNING):
         raise Conflict(f"Stage {key!r} has not run yet; Resume runs it.")
     try:
-        stale = get_pipeline(stream.type).dependants(key)
+        stale = graph.downstream(get_pipeline(stream.type), [key])
     except UnknownJobType as exc:
         raise Conflict(str(exc)) from None
     keys = {key, *stale}

@@ -49,6 +49,9 @@ class StageSnapshot(BaseModel):
     cost_note: str | None = None
     # Its text stopped at the output limit (kept, and marked in the document).
     cut_off: bool = False
+    # Where its output came from: model (this run), edited (a person's), or copied
+    # (kept from the stream this one was forked from: no model call here).
+    source: str = "model"
 
     @classmethod
     def fields_of(cls, stage: Stage, *, slow: bool = False) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class StageSnapshot(BaseModel):
             "cost_status": cost.status if stage.attempts else "not_run",
             "cost_note": (cost.note or None) if stage.attempts else None,
             "cut_off": stage.cut_off,
+            "source": stage.source,
         }
 
     @classmethod

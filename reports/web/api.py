@@ -15,7 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import django_auth
 
-from reports.pipelines import all_pipelines
+from reports.pipelines import all_pipelines, graph
 from reports.pipelines.structured import documented_schema
 from reports.streams import services
 from reports.streams.selectors import (
@@ -55,6 +55,12 @@ class PipelineStageOut(Schema):
     title: str
     position: int
     reads: list[str]
+    # The keys of the stages whose output it reads (the same as ``reads``).
+    depends_on: list[str]
+    # The input fields it reads itself (its prompt, the brief included).
+    reads_inputs: list[str]
+    # A person may replace its output (POST .../stages/{key}/edit/).
+    editable: bool
     weight: float
     json_output: bool
     calls_model: bool
@@ -128,6 +134,9 @@ def list_pipelines(request: HttpRequest) -> list[dict[str, Any]]:
                     "title": s.title,
                     "position": i,
                     "reads": list(s.reads),
+                    "depends_on": list(s.reads),
+                    "reads_inputs": list(graph.inputs_read(pipeline, s)),
+                    "editable": graph.is_editable(s),
                     "weight": s.weight,
                     "json_output": s.json_output,
                     "calls_model": s.calls_model,

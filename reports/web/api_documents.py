@@ -11,7 +11,8 @@ from reports.documents import exports
 from reports.documents.diff import diff_html
 from reports.documents.versions import job_versions, latest_version
 from reports.streams import services
-from reports.streams.forks import fork_stream
+from reports.streams.edits import edit_stage, preview_edit
+from reports.streams.forks import fork_stream, preview_fork
 from reports.streams.selectors import parse_uuid, stream_snapshot
 from reports.streams.snapshot import StreamSnapshot
 from reports.web.api_common import (
@@ -53,6 +54,34 @@ class ForkIn(Schema):
     from_stage: str
     input_data: dict[str, Any] | None = None
     instructions: str | None = None
+    dry_run: bool = False
+
+
+class ForecastStageOut(Schema):
+    key: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: str | None
+    seconds: float
+
+
+class ForecastBasisOut(Schema):
+    runs: int
+    model: str | None
+
+
+class ForecastOut(Schema):
+    stages: list[ForecastStageOut]
+    cost_usd: str | None
+    seconds: float
+    basis: ForecastBasisOut
+
+
+class ForkPreviewOut(Schema):
+    rerun: list[str]
+    copied: list[str]
+    stale: list[str]
+    forecast: ForecastOut
 
 
 @router.get(
@@ -87,13 +116,23 @@ def diff_versions(request: HttpRequest, report_id: str, other_id: str) -> dict[s
 
 @router.post(
     "/streams/{stream_id}/fork/",
-    response={201: StreamSnapshot, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    response={
+        200: ForkPreviewOut, 201: StreamSnapshot, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+        429: ErrorOut,
+    },
     tags=["streams"],
 )
 def fork(request: HttpRequest, stream_id: str, payload: ForkIn) -> Status[dict[str, Any]]:
     """A new stream of the same job: stages before ``from_stage`` are copied (never sent
-    to the model again); ``from_stage`` and after run with the edited input."""
+    to the model again); ``from_stage`` and after run with the edited input. With
+    ``dry_run``: 200 and ``{rerun, copied, stale, forecast}``, nothing created."""
     stream_or_404(request, stream_id)
+    if payload.dry_run:
+        preview = preview_fork(
+            stream_id=stream_id, user=request_user(request), from_stage=payload.from_stage,
+            input_data=payload.input_data, instructions=payload.instructions,
+        )
+        return Status(200, preview)
     new = fork_stream(
         stream_id=stream_id,
         user=request_user(request),
@@ -110,6 +149,43 @@ def download(doc: exports.Document, fmt: str) -> HttpResponse:
         raise services.NotFound(f"No export format {fmt!r}: one of {', '.join(exports.FORMATS)}.")
     content, content_type, filename = exports.export(doc, fmt)
     return attachment(content, content_type, filename)
+
+
+class EditIn(Schema):
+    text: str | None = None
+    # An object (or, for a list stage, the bare list): checked by the stage's schema.
+    data: Any = None
+    dry_run: bool = False
+
+
+class EditPreviewOut(Schema):
+    rerun: list[str]
+    copied: list[str]
+    forecast: ForecastOut
+
+
+@router.post(
+    "/streams/{stream_id}/stages/{key}/edit/",
+    response={
+        200: EditPreviewOut, 201: StreamSnapshot, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+        429: ErrorOut,
+    },
+    tags=["streams"],
+)
+def edit(request: HttpRequest, stream_id: str, key: str, payload: EditIn) -> Status[dict[str, Any]]:
+    """Replace a finished stream's stage with a person's ``text`` (prose) or ``data``
+    (JSON, checked against the stage's ``output_schema``): 201 and the snapshot of a new
+    stream of the job where only the stages that depend on it run. With ``dry_run``: 200
+    and ``{rerun, copied, forecast}``, nothing changed."""
+    stream_or_404(request, stream_id)
+    user = request_user(request)
+    if payload.dry_run:
+        preview = preview_edit(stream_id=stream_id, user=user, key=key, text=payload.text,
+                               data=payload.data)
+        return Status(200, preview)
+    new = edit_stage(stream_id=stream_id, user=user, key=key, text=payload.text,
+                     data=payload.data, before_create=lambda: check_creation_rate(request))
+    return Status(201, stream_snapshot(new))
 
 
 @router.get(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports.web import dev, forks, settings_page, views
+from reports.web import dev, edits, forks, settings_page, views
 from reports.web.analytics import views as analytics_views
 
 app_name = "reports"
@@ -15,6 +15,8 @@ urlpatterns = [
     path("streams/<str:stream_id>/resume/", views.stream_resume, name="stream_resume"),
     path("streams/<str:stream_id>/cancel/", views.stream_cancel, name="stream_cancel"),
     path("streams/<str:stream_id>/stages/<str:key>/retry/", views.stage_retry, name="stage_retry"),
+    path("streams/<str:stream_id>/stages/<str:key>/edit/", edits.stage_edit_page,
+         name="stage_edit"),
     path("streams/<str:stream_id>/fork/", forks.fork_page, name="stream_fork"),
     path("streams/<str:stream_id>/fork/plan/", forks.fork_plan, name="stream_fork_plan"),
     path("jobs/<str:job_id>/versions/", forks.versions_panel, name="job_versions"),

@@ -21,8 +21,8 @@ from reports.documents.contents import document_page
 from reports.documents.exports import file_name
 from reports.documents.provenance import models_of
 from reports.documents.versions import versions_of
-from reports.live.fragments import progress_context
-from reports.models import StreamingJob
+from reports.live.fragments import editable_keys, progress_context
+from reports.models import Report, StreamingJob
 from reports.pipelines import UnknownJobType, get_pipeline
 from reports.streams import services
 from reports.streams.selectors import report_for_user, stream_for_user
@@ -130,10 +130,23 @@ def report_detail(request: AuthedRequest, report_id: str) -> HttpResponse:
         "report": report,
         "document": document_page(report.markdown),
         "models": models_of(report),
+        "edited": [e["title"] for e in report.provenance or [] if e.get("source") == "edited"],
+        "editable": editable_stages(report),
         "versions": versions_of(report, request.user),
         "export_formats": EXPORT_LABELS.items(),
     }
     return render(request, "reports/report_detail.html", context)
+
+
+def editable_stages(report: Report) -> list[tuple[str, str]]:
+    """``(key, title)`` of the stages of the version's stream a person may edit (none
+    while a stream of its job generates, or for a document made before streaming)."""
+    if not report.stream_id or not report.job_id:
+        return []
+    if StreamingJob.objects.active().for_job(report.job_type, report.job_id).exists():
+        return []
+    keys = editable_keys(report.job_type)
+    return [(e["key"], e["title"]) for e in report.provenance or [] if e["key"] in keys]
 
 
 @require_GET

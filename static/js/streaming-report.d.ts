@@ -24,6 +24,9 @@ export interface Stage {
   finished_at: string | null;
   duration_s: number | null;
   slow: boolean;
+  /** Where its output came from: this stream's model, a person's edit, or copied from
+   * the stream it was forked from (no model call here). */
+  source?: "model" | "edited" | "copied";
   /** The text so far: grows with each `stage.delta`, whole once the stage completes. */
   output: string;
   /** The parsed JSON of a stage that has any, once it completes; else null. */

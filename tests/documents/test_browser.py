@@ -38,12 +38,14 @@ def test_fork_from_a_middle_stage_runs_only_the_later_stages(
     page.wait_for_url(re.compile(r"/streams/[0-9a-f-]{36}/fork/"))
     page.select_option("select[name=from_stage]", "recommendations")
     plan = page.locator("#fork-plan")
-    expect(plan).to_contain_text("Reused as they are (4)")
+    expect(plan).to_contain_text("Kept as they are (4)")
     expect(plan.locator(".plan-rerun li")).to_have_text(
         ["Recommendations", "Executive summary", "Assemble the report"]
     )
     page.fill("#id_title", "Retention plan for the board")
     page.fill("#id_instructions", "Keep it to one page.")
+    # The kept stages were written from the old title: the plan says so before the click.
+    expect(plan.locator(".fork-stale")).to_contain_text("Rerun from Brief analysis")
     # The first rerun stage streams slowly, so "not yet" below is no race with the model.
     offline_model(page, "rate=400 faults=recommendations:slow:10")
     page.click("text=Rerun from this stage")

@@ -65,7 +65,7 @@ def test_a_fork_reuses_the_stages_before_it_and_adds_a_version(
     copied = {s.key: s for s in fork.stages.all()}
     originals = {s.key: s for s in completed.stages.all()}
     for key in ("brief", "context"):
-        assert copied[key].reused and copied[key].output == originals[key].output
+        assert copied[key].source == "copied" and copied[key].output == originals[key].output
     # The earlier version is byte for byte what it was; the fork is version 2.
     assert frozen(first) == before
     second = Report.objects.get(stream=fork)
@@ -228,9 +228,9 @@ def test_the_fork_page_shows_the_plan_and_starts_the_fork(
     completed: StreamingJob, api: Client, fake_provider: FakeProvider
 ) -> None:
     page = api.get(f"/streams/{completed.pk}/fork/?from_stage=summary").content.decode()
-    assert "Reused as they are (5)" in page and "Generated again (2)" in page
+    assert "Kept as they are (5)" in page and "Generated again (2)" in page
     plan = api.get(f"/streams/{completed.pk}/fork/plan/?from_stage=outline").content.decode()
-    assert "Reused as they are (2)" in plan
+    assert "Kept as they are (2)" in plan
 
     form = {**completed.input_data, "from_stage": "summary", "instructions": "Be brief.",
             "title": "   "}
@@ -239,6 +239,10 @@ def test_the_fork_page_shows_the_plan_and_starts_the_fork(
     assert StreamingJob.objects.count() == 1
 
     form["title"] = "Board summary"
+    # Every kept stage read the old title (the brief): the page says so first.
+    warned = api.post(f"/streams/{completed.pk}/fork/", csrf_form(api, form))
+    assert warned.status_code == 200 and "would contradict itself" in warned.content.decode()
+    form["keep_stale"] = "brief,context,outline,sections,recommendations"
     response = api.post(f"/streams/{completed.pk}/fork/", csrf_form(api, form))
     fork = StreamingJob.objects.exclude(pk=completed.pk).get()
     assert response.status_code == 302 and response["Location"] == fork.get_absolute_url()

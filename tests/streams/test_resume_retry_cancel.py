@@ -24,6 +24,7 @@ from reports.models import (
     StreamingJob,
     StreamStatus,
 )
+from reports.pipelines import graph
 from reports.providers import PermanentError, TransientError
 from reports.providers.fake import FakeProvider, FakeStream, Script
 from reports.runtime.engine import run_stream
@@ -193,7 +194,7 @@ def test_stage_retry_reruns_exactly_the_stage_and_its_dependants(
 
     services.retry_stage(stream_id=stream.pk, key=key, user=user)
     reset = {k for k, status in statuses(stream).items() if status == StageStatus.PENDING}
-    assert reset == {key, *PIPELINE.dependants(key)}
+    assert reset == {key, *graph.downstream(PIPELINE, [key])}
     assert run_stream(stream.pk) == StreamStatus.COMPLETED
 
     assert fake_provider.stage_keys == rerun

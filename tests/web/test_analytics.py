@@ -272,3 +272,15 @@ def test_reasks_are_counted_per_stage(staff_client: Client, fixture: Period) -> 
     table = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["re-asks"] for r in table] == ["1", "2"]
     assert "Re-asks (JSON not valid)" in staff_client.get(URL, {"type": "report"}).content.decode()
+
+
+def test_a_forks_copied_stages_and_edits_are_not_counted_again(
+    user: User, fixture: Period
+) -> None:
+    before = stage_rows(fixture)
+    fork = stream(user, "completed")
+    Stage.objects.filter(pk=stage(fork, "brief", "completed", seconds=1000, tokens=(7, 7),
+                                  cost="1", attempts=0).pk).update(source="copied")
+    Stage.objects.filter(pk=stage(fork, "outline", "completed", seconds=1, attempts=0).pk
+                         ).update(source="edited")
+    assert stage_rows(fixture) == before

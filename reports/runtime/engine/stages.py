@@ -12,7 +12,7 @@ from django.utils import timezone
 from reports.domain.events import EventType
 from reports.domain.messages import stage_failure_message
 from reports.domain.money import money_str
-from reports.models import Stage, StageAttempt, StageStatus, StreamStatus
+from reports.models import Stage, StageAttempt, StageSource, StageStatus, StreamStatus
 from reports.runtime.engine.ledger import AttemptOutcome, Ledger
 from reports.runtime.engine.state import RunState
 
@@ -39,9 +39,11 @@ class StageSteps:
             error="",
             error_kind="",
             cut_off=False,
+            source=StageSource.MODEL,
             **counted,
         )
         stage.status, stage.started_at, stage.output = StageStatus.RUNNING, now, ""
+        stage.source = StageSource.MODEL
         self.state.owned().update(current_stage=stage.key)
         self.state.emit(
             EventType.STAGE_STARTED, stage=stage.key, title=stage.title, position=stage.position

@@ -28,7 +28,14 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from reports.models import Stage, StageAttempt, StageStatus, StreamingJob, StreamStatus
+from reports.models import (
+    Stage,
+    StageAttempt,
+    StageSource,
+    StageStatus,
+    StreamingJob,
+    StreamStatus,
+)
 from reports.providers.pricing import MILLION, price_for
 from reports.streams.durations import duration_percentiles
 
@@ -63,8 +70,10 @@ class Period:
         return found.filter(type=self.job_type) if self.job_type else found
 
     def stages(self) -> QuerySet[Stage]:
+        """Stages run in the period: a fork's copies and a person's edits ran nowhere."""
         start, end = self._bounds()
-        found = Stage.objects.filter(stream__created_at__gte=start, stream__created_at__lt=end)
+        found = Stage.objects.filter(stream__created_at__gte=start, stream__created_at__lt=end,
+                                     source=StageSource.MODEL)
         return found.filter(stream__type=self.job_type) if self.job_type else found
 
     def attempts(self) -> QuerySet[StageAttempt]:
