@@ -33,11 +33,13 @@
   });
   document.addEventListener("htmx:load", function (event) { subscribeAll(event.detail.elt); });
 
+  // The one rule for durations (reports/domain/formats.py, duration_label).
   function fmt(seconds) {
+    if (seconds > 0 && seconds < 0.5) return "< 1 s";
     seconds = Math.max(0, Math.round(seconds));
     if (seconds < 60) return seconds + " s";
     const m = Math.floor(seconds / 60), s = seconds % 60;
-    if (m < 60) return m + " min " + String(s).padStart(2, "0") + " s";
+    if (m < 60) return s === 0 ? m + " min" : m + " min " + String(s).padStart(2, "0") + " s";
     return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
   }
 
