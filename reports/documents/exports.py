@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -18,10 +19,11 @@ from django.utils.dateparse import parse_datetime
 
 from reports.documents.docx import markdown_to_docx
 from reports.documents.provenance import is_missing, report_provenance, stages_provenance
+from reports.domain.formats import tokens_label
 from reports.domain.rendering import render_markdown
 from reports.models import Report, StageStatus, StreamingJob
 from reports.pipelines.base import with_cut_off_mark
-from reports.providers.pricing import is_local
+from reports.providers.pricing import models_cost
 
 FORMATS = {
     "md": "text/markdown; charset=utf-8",
@@ -71,7 +73,7 @@ def _row(entry: dict[str, Any]) -> str:
         entry["title"] + (" (missing)" if is_missing(entry) else "")
         + (" (cut off at the output limit)" if entry.get("cut_off") else ""),
         entry["model"] or "-",
-        f"{entry['tokens_in']} / {entry['tokens_out']} / {entry['tokens_cached']}",
+        " / ".join(tokens_label(entry[k]) for k in ("tokens_in", "tokens_out", "tokens_cached")),
         _cost_cell(entry),
         str(entry["attempts"]) + (" (reused)" if entry.get("reused") else ""),
         _when(entry["started_at"]),
@@ -81,11 +83,12 @@ def _row(entry: dict[str, Any]) -> str:
 
 
 def _cost_cell(entry: dict[str, Any]) -> str:
-    """A stage's cost as the card writes it: an amount, "local" or "no price set"."""
-    if entry["model"] and is_local(entry["model"]):
-        return "local"
+    """A stage's cost as the card writes it: "$0.0031", "free (offline)", "local",
+    "no price set"; blank for a stage that never ran."""
+    if not entry["attempts"] and not entry.get("reused"):
+        return "-"
     cost = entry["cost_usd"]
-    return f"${cost}" if cost is not None else "no price set"
+    return models_cost([entry["model"]], Decimal(cost) if cost is not None else None).label
 
 
 def _when(value: str | None) -> str:

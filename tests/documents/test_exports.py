@@ -180,3 +180,20 @@ def test_the_markdown_download_of_a_page_is_named_the_same_way(
     header.encode("ascii")
     assert header.startswith('attachment; filename="report')
     assert download_name(header) == "Отчёт.md"
+
+
+def test_provenance_writes_costs_and_tokens_as_the_card_does(
+    client: Client, report: Report, settings: Any
+) -> None:
+    """Issue 31, item 6: a free stage's cost was exported as "$0.000000"."""
+    settings.LLM_PRICES = "fake-model=1/2"
+    entries = [dict(e) for e in report.provenance]
+    entries[0].update(model="offline", cost_usd="0.000000", tokens_in=12480)
+    entries[1].update(cost_usd="0.003100")
+    Report.objects.filter(pk=report.pk).update(provenance=entries)
+    text = client.get(f"/api/reports/{report.pk}/export/md/").content.decode()
+    assert "0.000000" not in text
+    first, second = (line for line in text.splitlines() if line.startswith("| ")
+                     and ("offline" in line or entries[1]["title"] in line))
+    assert "free (offline)" in first and "12,480" in first
+    assert "$0.0031" in second
