@@ -28,6 +28,7 @@ from reports.domain.events import BOUNDARY_EVENTS, FINAL_EVENTS, EventType
 from reports.domain.rendering import render_data
 from reports.live.running import is_json_stage, output_html
 from reports.models import Stage, StageStatus, StreamingJob
+from reports.providers.base import rough_tokens
 from reports.runtime.admission import queue_position
 from reports.streams.eta import Estimate, elapsed, estimate
 
@@ -76,6 +77,8 @@ def stage_context(
         "slow": bool(timing and stage.key in timing.slow),
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
         "html": stage_html(stream, stage),
+        # What a running stage has written so far (its checkpoint), for the card's totals.
+        "live_tokens_out": rough_tokens(stage.output) if stage.status == StageStatus.RUNNING else 0,
     }
 
 

@@ -18,7 +18,12 @@ from reports.live.access import visible_ids
 from reports.live.consumers import MAX_STREAMS_PER_SOCKET, StreamWatcherConsumer, saved_text
 from reports.live.guards import warden
 from reports.live.hub import Delivery
-from reports.live.running import output_fragment, running_texts
+from reports.live.running import (
+    live_tokens_fragment,
+    notice_cleared_fragment,
+    output_fragment,
+    running_texts,
+)
 from reports.models import Stage, StreamingJob
 from reports.streams.selectors import parse_uuid
 
@@ -38,6 +43,9 @@ class LivePageConsumer(StreamWatcherConsumer):
         # may send a newer render (loop time).
         self.text_sent: dict[tuple[str, str], int] = {}
         self.text_due: dict[tuple[str, str], float] = {}
+        # (stream id, stage key) -> the seq of a retry or waiting notice the page shows:
+        # removed once text newer than it is sent (the retried attempt streams).
+        self.notices: dict[tuple[str, str], int] = {}
         await super().connect()
 
     def initial_stream_ids(self) -> list[str] | None:
@@ -94,6 +102,8 @@ class LivePageConsumer(StreamWatcherConsumer):
         if kind in FINAL_EVENTS:
             for pair in [p for p in self.text_due if p[0] == stream_id]:
                 del self.text_due[pair]
+            for pair in [p for p in self.notices if p[0] == stream_id]:
+                del self.notices[pair]
             return
         if key is None:
             return
@@ -102,7 +112,9 @@ class LivePageConsumer(StreamWatcherConsumer):
             # Still running: the row shows the checkpoint; the newer text follows.
             self.text_sent[pair] = -1
             self.text_due[pair] = float("-inf")
+            self.notices[pair] = event["seq"]
             return
+        self.notices.pop(pair, None)
         # Started again, or stopped: the box is new, or gone (nothing may target it).
         running_texts().reset(stream_id, key, event["seq"])
         self.text_due.pop(pair, None)
@@ -111,6 +123,8 @@ class LivePageConsumer(StreamWatcherConsumer):
     async def resync(self, stream_id: str, not_before: float = float("-inf")) -> None:
         for pair in [p for p in self.text_due if p[0] == stream_id]:
             del self.text_due[pair]
+        for pair in [p for p in self.notices if p[0] == stream_id]:
+            del self.notices[pair]  # a snapshot shows no notice
         await super().resync(stream_id, not_before)
         watch = self.watches[stream_id]
         for key in watch.text_len:  # the running stages, shown as the snapshot has them
@@ -132,7 +146,13 @@ class LivePageConsumer(StreamWatcherConsumer):
             seq, html = await running.render(*pair, now)
             if seq > self.text_sent.get(pair, -1):
                 self.text_sent[pair] = seq
-                await self.send(text_data=output_fragment(*pair, html))
+                parts = [output_fragment(*pair, html),
+                         live_tokens_fragment(*pair, running.tokens_out(*pair))]
+                notice = self.notices.get(pair)
+                if notice is not None and seq > notice:
+                    del self.notices[pair]
+                    parts.append(notice_cleared_fragment(*pair))
+                await self.send(text_data="".join(parts))
             later = running.due(*pair)
             if later is None:
                 del self.text_due[pair]

@@ -29,6 +29,7 @@ from reports.domain.rendering import parse_partial_json, render_data, render_mar
 from reports.live.deltas import follow_text
 from reports.models import StreamingJob
 from reports.pipelines.registry import UnknownJobType, get_pipeline
+from reports.providers.base import rough_tokens
 
 RENDER_INTERVAL = 0.3  # seconds between two renders of one stage's text in one process
 KEPT = 512  # running stages remembered per process (the oldest are forgotten first)
@@ -49,6 +50,20 @@ def output_fragment(stream_id: str, key: str, html: str) -> str:
     """The out-of-band swap that replaces a running stage's box content."""
     target = escape(f"stage-{stream_id}-{key}-output")
     return f'<div id="{target}" hx-swap-oob="innerHTML">{html}</div>'
+
+
+def live_tokens_fragment(stream_id: str, key: str, tokens_out: int) -> str:
+    """The out-of-band swap that tells the card how many tokens a running stage has
+    written so far (counted from its text; the card adds it to the stream's totals)."""
+    target = escape(f"stream-{stream_id}-live-{key}")
+    return f'<span id="{target}" data-tokens-out="{tokens_out}" hx-swap-oob="true" hidden></span>'
+
+
+def notice_cleared_fragment(stream_id: str, key: str) -> str:
+    """The out-of-band swap that removes a running stage's retry or waiting notice: the
+    retried attempt is streaming."""
+    target = escape(f"stage-{stream_id}-{key}-notice")
+    return f'<p id="{target}" hx-swap-oob="delete"></p>'
 
 
 def is_json_stage(job_type: str, key: str) -> bool:
@@ -126,6 +141,11 @@ class RunningTexts:
             self.entries[(stream_id, key)] = RunningText(
                 entry.json_output, seq=seq, text_len={key: 0}, html_seq=seq
             )
+
+    def tokens_out(self, stream_id: str, key: str) -> int:
+        """The tokens a running stage has written so far, counted from its text."""
+        entry = self.entries.get((stream_id, key))
+        return rough_tokens(entry.text) if entry is not None else 0
 
     async def render(self, stream_id: str, key: str, now: float) -> tuple[int, str]:
         """``(seq, html)`` of the newest render, made now (in a thread: a long text takes

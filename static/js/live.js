@@ -65,6 +65,17 @@
       if (left > floor) el.textContent = "~" + fmt(left);
       else el.textContent = floor > 0 ? "~" + fmt(floor) : "almost done";
     });
+    // Tokens move while text streams: the finished attempts' count, plus what each
+    // running stage has written so far (sent with its text, counted from it).
+    document.querySelectorAll("[data-tokens-out][id$='-tokens']").forEach(function (el) {
+      const sid = el.id.slice("stream-".length, -"-tokens".length);
+      let out = parseInt(el.dataset.tokensOut, 10) || 0;
+      document.querySelectorAll('[id^="stream-' + sid + '-live-"]').forEach(function (live) {
+        out += parseInt(live.dataset.tokensOut, 10) || 0;
+      });
+      const shown = el.querySelector(".tokens-out");
+      if (shown) shown.textContent = out.toLocaleString("en-US");
+    });
     // A running stage past what is usual for it shows "taking longer than usual".
     document.querySelectorAll("[data-slow-after][hidden]").forEach(function (el) {
       const since = Date.parse(el.dataset.slowSince);
