@@ -157,6 +157,44 @@
     const button = event.target.closest && event.target.closest("[data-notify-when-ready]");
     if (button && window.Notification) Notification.requestPermission().then(tick);
   });
+  // Keyboard focus survives a card being replaced (Cancel, Resume, Retry, or the event
+  // that ends the stream): the same control if the new card has it, else its first
+  // action (Resume after Cancel, Cancel after Resume), else the card's summary.
+  let keep = null;
+  function remember(event) {
+    const target = event.detail && (event.detail.target || event.detail.elt);
+    const active = document.activeElement;
+    if (!target || !active || active === document.body || !target.contains(active)) return;
+    keep = {
+      id: target.id,
+      label: active.getAttribute("aria-label"),
+      action: !!active.closest(".actions") || active.hasAttribute("data-focus-fallback"),
+    };
+  }
+  function restore(event) {
+    const target = event.detail && (event.detail.target || event.detail.elt);
+    if (!keep || !target || target.id !== keep.id) return;
+    const card = document.getElementById(keep.id);
+    const wanted = keep;
+    keep = null;
+    if (!card || card.contains(document.activeElement)) return;
+    const same = wanted.label &&
+      card.querySelector('[aria-label="' + CSS.escape(wanted.label) + '"]:not([disabled])');
+    const action = wanted.action &&
+      card.querySelector(".actions button:not([disabled]):not([hidden]), .actions a");
+    let next = same || action;
+    if (!next) {
+      next = card.querySelector(".summary") || card;
+      next.setAttribute("tabindex", "-1");
+      next.setAttribute("data-focus-fallback", "");
+    }
+    next.focus({ preventScroll: true });
+  }
+  document.addEventListener("htmx:beforeSwap", remember);
+  document.addEventListener("htmx:oobBeforeSwap", remember);
+  document.addEventListener("htmx:afterSwap", restore);
+  document.addEventListener("htmx:oobAfterSwap", restore);
+
   setInterval(tick, 1000);
   document.addEventListener("htmx:wsAfterMessage", tick);
   document.addEventListener("DOMContentLoaded", tick);
