@@ -57,6 +57,7 @@ def progress_context(
         "stages": [stage_context(stream, stage, timing) for stage in stages],
         "eta_seconds": timing.eta_seconds,
         "eta_floor": timing.eta_floor,
+        "estimating": timing.estimating,
         "elapsed_seconds": elapsed_seconds,
         "elapsed_ticking": ticking and stream.is_generating,
         "report": report,

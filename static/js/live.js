@@ -57,13 +57,15 @@
       const base = parseFloat(el.dataset.elapsedBase);
       el.textContent = fmt(base + (now - parseInt(el.dataset.elapsedAt, 10)) / 1000);
     });
-    // The countdown stops at what the stages not yet started will take.
+    // The countdown only goes down between events, and stops at what the stages not yet
+    // started will take: a running stage that takes longer than expected then says so,
+    // instead of a number that stays put ("~2 s" for 13 s).
     document.querySelectorAll("[data-eta]").forEach(function (el) {
       if (!el.dataset.etaAt) el.dataset.etaAt = String(now);
       const floor = parseFloat(el.dataset.etaFloor || "0");
       const left = parseFloat(el.dataset.eta) - (now - parseInt(el.dataset.etaAt, 10)) / 1000;
       if (left > floor) el.textContent = "~" + fmt(left);
-      else el.textContent = floor > 0 ? "~" + fmt(floor) : "almost done";
+      else el.textContent = floor > 0 ? "~" + fmt(floor) + " after this stage" : "finishing this stage";
     });
     // Tokens move while text streams: the finished attempts' count, plus what each
     // running stage has written so far (sent with its text, counted from it).
