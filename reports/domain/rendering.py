@@ -105,6 +105,55 @@ def _data_html(value: Any) -> str:
     return str(escape(value))
 
 
+def data_markdown(value: Any) -> str:
+    """Parsed JSON as Markdown lists, the way ``render_data`` shows it on the page (an
+    object with a ``title`` is led by it): what exports write for a JSON stage."""
+    return "\n".join(_md_lines(value, 0))
+
+
+def _md_lines(value: Any, depth: int) -> list[str]:
+    pad = "  " * depth
+    if isinstance(value, list):
+        lines: list[str] = []
+        for item in value:
+            head, body = _md_item(item, depth + 1)
+            lines.append(f"{pad}- {head}".rstrip())
+            lines += body
+        return lines
+    head, body = _md_item(value, depth)
+    return ([pad + head] if head else []) + body
+
+
+def _md_item(value: Any, depth: int) -> tuple[str, list[str]]:
+    """(the line that leads ``value``, the lines under it at ``depth``)."""
+    pad = "  " * depth
+    if isinstance(value, dict):
+        rest = dict(value)
+        title = rest.pop("title", None)
+        head = f"**{title}**" if isinstance(title, str | int | float) else ""
+        if title is not None and not head:
+            rest["title"] = title
+        body: list[str] = []
+        for key, item in rest.items():
+            if isinstance(item, list | dict) and item:
+                body.append(f"{pad}- **{_label(key)}:**")
+                body += _md_lines(item, depth + 1)
+            else:
+                body.append(f"{pad}- **{_label(key)}:** {_md_scalar(item)}".rstrip())
+        return head, body
+    if isinstance(value, list):
+        return "", _md_lines(value, depth)
+    return _md_scalar(value), []
+
+
+def _md_scalar(value: Any) -> str:
+    if value is None or value == [] or value == {}:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return " ".join(str(value).split())  # one line: a list item must not break
+
+
 def _label(key: Any) -> str:
     text = str(key).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
