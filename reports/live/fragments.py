@@ -27,7 +27,7 @@ from reports.documents.versions import latest_version
 from reports.domain.events import BOUNDARY_EVENTS, FINAL_EVENTS, EventType
 from reports.domain.rendering import render_data
 from reports.live.running import is_json_stage, output_html
-from reports.models import Stage, StageStatus, StreamingJob
+from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, StreamingJob
 from reports.providers.base import rough_tokens
 from reports.runtime.admission import queue_position
 from reports.streams.eta import Estimate, elapsed, estimate
@@ -78,9 +78,22 @@ def stage_context(
         "slow": bool(timing and stage.key in timing.slow),
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
         "html": stage_html(stream, stage),
+        "rejected_output": rejected_output(stage),
         # What a running stage has written so far (its checkpoint), for the card's totals.
         "live_tokens_out": rough_tokens(stage.output) if stage.status == StageStatus.RUNNING else 0,
     }
+
+
+def rejected_output(stage: Stage) -> str:
+    """What the model wrote in the attempt that failed a stage for invalid output ("" for
+    any other stage): the person can see why it was refused (issue 31, item 16)."""
+    if stage.status != StageStatus.FAILED or stage.error_kind != "invalid_output":
+        return ""
+    found = (
+        StageAttempt.objects.filter(stage=stage, status=AttemptStatus.FAILED)
+        .exclude(output="").order_by("-number").values_list("output", flat=True).first()
+    )
+    return found or ""
 
 
 def stage_html(stream: StreamingJob, stage: Stage) -> str:
