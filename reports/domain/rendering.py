@@ -4,6 +4,7 @@ structured (JSON) output of stages that ask for it, shown as nested lists."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import nh3
@@ -157,6 +158,32 @@ def _md_scalar(value: Any) -> str:
 def _label(key: Any) -> str:
     text = str(key).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
+
+
+_LIST_MARKER = re.compile(r"^\s*(?:[*+-]|\d+[.)])\s+")
+_DANGLING_OPENER = re.compile(r"(?:^|\s)(\*{1,3}|`+)$")
+
+
+def close_open_markup(text: str) -> str:
+    """Text that is still arriving, with the emphasis or code its last line opened but
+    has not closed yet closed for it (dropped when nothing follows the marker): "**Bold te"
+    reads as bold, not as two literal asterisks, until the rest arrives."""
+    last = text.rpartition("\n")[2]
+    line = _LIST_MARKER.sub("", last, count=1)
+    dangling = _DANGLING_OPENER.search(line)
+    if dangling:  # "word **": nothing to emphasise yet
+        return text[: len(text) - len(dangling.group(1))]
+    if line.count("`") % 2:
+        return text + "`"
+    if "`" in line:
+        return text  # (stars inside code spans are not emphasis)
+    closing = ""
+    if line.count("**") % 2:
+        closing += "**"
+    if line.replace("**", "").count("*") % 2:
+        closing = "*" + closing
+    # A closing marker must follow a letter, not a space ("it *" is not emphasis).
+    return text.rstrip(" \t") + closing if closing else text
 
 
 def parse_partial_json(text: str) -> Any:

@@ -26,7 +26,7 @@ from django.utils.html import escape
 from reports.documents.versions import latest_version
 from reports.domain.events import BOUNDARY_EVENTS, FINAL_EVENTS, EventType
 from reports.domain.rendering import render_data
-from reports.live.running import is_json_stage, output_html
+from reports.live.running import is_json_stage, output_html, running_texts
 from reports.models import AttemptStatus, Stage, StageAttempt, StageStatus, StreamingJob
 from reports.providers.base import rough_tokens
 from reports.runtime.admission import queue_position
@@ -101,9 +101,17 @@ def stage_html(stream: StreamingJob, stage: Stage) -> str:
     lists (finished: its parsed data; running: what the text holds so far)."""
     if stage.status == StageStatus.COMPLETED and stage.data:
         return render_data(stage.data)
-    if not stage.output or stage.status not in SHOWN_TEXT:
+    text = stage.output
+    if stage.status == StageStatus.RUNNING:
+        # This process may hold newer text than the checkpoint (saved about once a
+        # second): a reload must not show shorter text than the page had (issue 31).
+        newer = running_texts().text_of(sid(stream.pk), stage.key)
+        if len(newer) > len(text) and newer.startswith(text):
+            text = newer
+    if not text or stage.status not in SHOWN_TEXT:
         return ""
-    return output_html(stage.output, json_output=is_json_stage(stream.type, stage.key))
+    return output_html(text, json_output=is_json_stage(stream.type, stage.key),
+                       partial=stage.status == StageStatus.RUNNING)
 
 
 def render_component(stream: StreamingJob, *, show_details: bool = True, oob: bool = False) -> str:

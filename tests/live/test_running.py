@@ -196,3 +196,35 @@ async def test_tokens_move_with_the_text_and_a_retry_notice_goes_when_the_retry_
     html = await until("The retried attempt writes.")
     assert f'<p {notice} hx-swap-oob="delete"></p>' in html
     await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_reload_shows_the_newest_text_this_process_holds_not_the_older_checkpoint(
+    make_stream: Any,
+) -> None:
+    """Issue 31, item 14: a reload mid-stream showed shorter text for about 0.3 s."""
+    from reports.live import fragments as live
+    from reports.live.running import RunningText
+
+    stream = make_stream()
+    Stage.objects.filter(stream=stream, key="context").update(
+        status=StageStatus.RUNNING, output="Checkpointed start.", started_at=timezone.now()
+    )
+    StreamingJob.objects.filter(pk=stream.pk).update(status="running")
+    stream.refresh_from_db()
+    pair = (str(stream.pk), "context")
+    running_texts().entries[pair] = RunningText(
+        json_output=False, text="Checkpointed start. Then more **in bold"
+    )
+    try:
+        html = live.render_component(stream)
+    finally:
+        running_texts().entries.pop(pair, None)
+    assert "Then more <strong>in bold</strong>" in html
+    # Text from another attempt (not a continuation of the checkpoint) is not used.
+    running_texts().entries[pair] = RunningText(json_output=False, text="Another attempt, longer")
+    try:
+        html = live.render_component(stream)
+    finally:
+        running_texts().entries.pop(pair, None)
+    assert "Another attempt" not in html and "Checkpointed start." in html
