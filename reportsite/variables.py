@@ -300,7 +300,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("WEBHOOK_TIMEOUT_SECONDS", number, 10.0, NOTIFY,
              "A receiver must answer (2xx) within this."),
     Variable("SITE_URL", str, "http://localhost:8000", NOTIFY,
-             "The site as its users reach it: the links in e-mail notices."),
+             "The site as its users reach it: the links in e-mail notices. `make run` and "
+             "`make run-distributed` set it to the address they serve on (`HOST`, `PORT`) "
+             "unless it is given."),
     Variable("EMAIL_BACKEND", str, "django.core.mail.backends.console.EmailBackend",
              NOTIFY, "Django's e-mail backend.", shown="the console backend"),
     Variable("EMAIL_HOST", str, "localhost", NOTIFY, "SMTP host."),

@@ -19,7 +19,7 @@ class StarmapJobForm(SchemaForm):
     }
     # Examples where the help text gives none (timeline, budget and delivery have one).
     placeholders = {
-        "title": "e.g. Service excellence starmap",
+        "title": "e.g. Service excellence",
         "organisation": "e.g. Northwind Health",
         "industry": "e.g. Healthcare",
         "roles_audiences": "e.g. Front-desk staff (120)\nTeam leads (15)",

@@ -193,3 +193,23 @@ def test_a_bad_value_in_the_environment_is_reported_by_the_system_check() -> Non
     assert "reports.E004" in result.stderr and "'nonsense'" in result.stderr
     assert "LLM_STREAM_PARSER 'fast' is not lean or sdk" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["run", "PORT=8123"], "SITE_URL=http://127.0.0.1:8123 "),
+        (["run", "HOST=0.0.0.0", "PORT=9000"], "SITE_URL=http://localhost:9000 "),
+        (["run-distributed", "PORT=8124"], "SITE_URL=http://127.0.0.1:8124 "),
+        (["run", "PORT=8125", "SITE_URL=https://reports.example"],
+         "SITE_URL=https://reports.example "),
+    ],
+)
+def test_e_mail_links_follow_the_port_make_run_serves_on(
+    command: list[str], expected: str
+) -> None:
+    """Issue 31, item 19: links pointed at port 8000 whatever PORT said."""
+    env = {k: v for k, v in os.environ.items() if k != "SITE_URL"}
+    plan = subprocess.run(["make", "-n", *command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, check=True).stdout
+    assert expected in plan

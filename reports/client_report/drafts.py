@@ -182,6 +182,18 @@ def summary(ctx: StageContext) -> str:
     )
 
 
+def body_sections(text: str) -> str:
+    """The section drafts as the document's body. Whatever comes before their first
+    heading (the offline note, a model's preamble) goes under that heading: placed as it
+    is, it would read as the end of "Context and assumptions" (issue 31, item 9)."""
+    text = text.strip()
+    match = re.search(r"^#{1,6} .*$", text, flags=re.MULTILINE)
+    if match is None or match.start() == 0:
+        return text
+    preamble, heading, rest = text[: match.start()].strip(), match.group(0), text[match.end():]
+    return f"{heading}\n\n{preamble}\n\n{rest.lstrip()}".strip()
+
+
 def assemble(ctx: StageContext) -> str:
     """The final document, built from the stage outputs without a model call."""
     i = ctx.inputs
@@ -200,7 +212,7 @@ def assemble(ctx: StageContext) -> str:
         "",
         ctx.outputs.get("context", "").strip(),
         "",
-        ctx.outputs.get("sections", "").strip(),
+        body_sections(ctx.outputs.get("sections", "")),
         "",
         "## Recommendations",
         "",

@@ -5,11 +5,11 @@ its provenance."""
 from __future__ import annotations
 
 import io
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -18,10 +18,11 @@ from django.utils.dateparse import parse_datetime
 
 from reports.documents.docx import markdown_to_docx
 from reports.documents.provenance import is_missing, report_provenance, stages_provenance
-from reports.domain.rendering import render_markdown
+from reports.domain.formats import tokens_label
+from reports.domain.rendering import data_markdown, render_markdown
 from reports.models import Report, StageStatus, StreamingJob
 from reports.pipelines.base import with_cut_off_mark
-from reports.providers.pricing import is_local
+from reports.providers.pricing import models_cost
 
 FORMATS = {
     "md": "text/markdown; charset=utf-8",
@@ -68,10 +69,11 @@ class Document:
 def _row(entry: dict[str, Any]) -> str:
     """One stage's provenance as a Markdown table row."""
     cells = [
-        entry["title"] + (" (missing)" if is_missing(entry) else "")
+        entry["title"]
+        + (" (unfinished)" if entry.get("partial") else " (missing)" if is_missing(entry) else "")
         + (" (cut off at the output limit)" if entry.get("cut_off") else ""),
         entry["model"] or "-",
-        f"{entry['tokens_in']} / {entry['tokens_out']} / {entry['tokens_cached']}",
+        " / ".join(tokens_label(entry[k]) for k in ("tokens_in", "tokens_out", "tokens_cached")),
         _cost_cell(entry),
         str(entry["attempts"]) + _source_note(entry),
         _when(entry["started_at"]),
@@ -89,11 +91,12 @@ def _source_note(entry: dict[str, Any]) -> str:
 
 
 def _cost_cell(entry: dict[str, Any]) -> str:
-    """A stage's cost as the card writes it: an amount, "local" or "no price set"."""
-    if entry["model"] and is_local(entry["model"]):
-        return "local"
+    """A stage's cost as the card writes it: "$0.0031", "free (offline)", "local",
+    "no price set"; blank for a stage that never ran."""
+    if not entry["attempts"] and not entry.get("reused"):
+        return "-"
     cost = entry["cost_usd"]
-    return f"${cost}" if cost is not None else "no price set"
+    return models_cost([entry["model"]], Decimal(cost) if cost is not None else None).label
 
 
 def _when(value: str | None) -> str:
@@ -117,18 +120,25 @@ def of_stream(stream: StreamingJob) -> Document:
     """An unfinished or failed stream: finished stages in full, the others marked."""
     stages = list(stream.stages.in_order())
     parts = [f"# {stream.title or 'Untitled'}", ""]
-    for stage in stages:
+    provenance = stages_provenance(stages)
+    for stage, entry in zip(stages, provenance, strict=True):
         parts += [f"## {stage.title}", ""]
-        if stage.status != StageStatus.COMPLETED:
+        if stage.status != StageStatus.COMPLETED and stage.output.strip():
+            # A cancelled (or failed) stage keeps its text so far: exported, and said so.
+            entry["partial"] = True
+            state = stage.get_status_display().lower()
+            parts += [f"*Unfinished: this stage is {state}; its text so far is below.*", "",
+                      stage.output, ""]
+        elif stage.status != StageStatus.COMPLETED:
             parts += [f"*Missing: this stage is {stage.get_status_display().lower()}.*", ""]
         elif stage.data is not None and not isinstance(stage.data, str):
-            parts += ["```json", json.dumps(stage.data, indent=2, ensure_ascii=False), "```", ""]
+            parts += [data_markdown(stage.data), ""]  # lists, as the page shows it
         else:
             parts += [with_cut_off_mark(stage.output) if stage.cut_off else stage.output, ""]
     return Document(
         title=stream.title or "Untitled",
         markdown="\n".join(parts),
-        stages=stages_provenance(stages),
+        stages=provenance,
         stream_id=str(stream.pk),
         version=None,
         made_at=timezone.now(),

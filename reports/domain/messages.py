@@ -9,7 +9,8 @@ ADVICE = {
     "stream_cut": "The connection to the model dropped. Resume to try again.",
     "auth": "An administrator must fix the key, then Resume.",
     "bad_request": "The model rejected the request. Check the model name and inputs, then Resume.",
-    "invalid_output": "The model's answer did not have the expected shape. Retry this stage.",
+    "invalid_output": "The model's answer did not have the expected shape (what it wrote is "
+    "shown below the error). Retry this stage.",
     "config": "The site's model settings are wrong. An administrator must fix them, then Resume.",
     "internal": "Something went wrong on our side. Your finished stages are saved; Resume.",
     "budget": "The stream reached its cost budget. Raise the budget, then Resume.",

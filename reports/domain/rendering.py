@@ -4,6 +4,7 @@ structured (JSON) output of stages that ask for it, shown as nested lists."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import nh3
@@ -105,9 +106,84 @@ def _data_html(value: Any) -> str:
     return str(escape(value))
 
 
+def data_markdown(value: Any) -> str:
+    """Parsed JSON as Markdown lists, the way ``render_data`` shows it on the page (an
+    object with a ``title`` is led by it): what exports write for a JSON stage."""
+    return "\n".join(_md_lines(value, 0))
+
+
+def _md_lines(value: Any, depth: int) -> list[str]:
+    pad = "  " * depth
+    if isinstance(value, list):
+        lines: list[str] = []
+        for item in value:
+            head, body = _md_item(item, depth + 1)
+            lines.append(f"{pad}- {head}".rstrip())
+            lines += body
+        return lines
+    head, body = _md_item(value, depth)
+    return ([pad + head] if head else []) + body
+
+
+def _md_item(value: Any, depth: int) -> tuple[str, list[str]]:
+    """(the line that leads ``value``, the lines under it at ``depth``)."""
+    pad = "  " * depth
+    if isinstance(value, dict):
+        rest = dict(value)
+        title = rest.pop("title", None)
+        head = f"**{title}**" if isinstance(title, str | int | float) else ""
+        if title is not None and not head:
+            rest["title"] = title
+        body: list[str] = []
+        for key, item in rest.items():
+            if isinstance(item, list | dict) and item:
+                body.append(f"{pad}- **{_label(key)}:**")
+                body += _md_lines(item, depth + 1)
+            else:
+                body.append(f"{pad}- **{_label(key)}:** {_md_scalar(item)}".rstrip())
+        return head, body
+    if isinstance(value, list):
+        return "", _md_lines(value, depth)
+    return _md_scalar(value), []
+
+
+def _md_scalar(value: Any) -> str:
+    if value is None or value == [] or value == {}:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return " ".join(str(value).split())  # one line: a list item must not break
+
+
 def _label(key: Any) -> str:
     text = str(key).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
+
+
+_LIST_MARKER = re.compile(r"^\s*(?:[*+-]|\d+[.)])\s+")
+_DANGLING_OPENER = re.compile(r"(?:^|\s)(\*{1,3}|`+)$")
+
+
+def close_open_markup(text: str) -> str:
+    """Text that is still arriving, with the emphasis or code its last line opened but
+    has not closed yet closed for it (dropped when nothing follows the marker): "**Bold te"
+    reads as bold, not as two literal asterisks, until the rest arrives."""
+    last = text.rpartition("\n")[2]
+    line = _LIST_MARKER.sub("", last, count=1)
+    dangling = _DANGLING_OPENER.search(line)
+    if dangling:  # "word **": nothing to emphasise yet
+        return text[: len(text) - len(dangling.group(1))]
+    if line.count("`") % 2:
+        return text + "`"
+    if "`" in line:
+        return text  # (stars inside code spans are not emphasis)
+    closing = ""
+    if line.count("**") % 2:
+        closing += "**"
+    if line.replace("**", "").count("*") % 2:
+        closing = "*" + closing
+    # A closing marker must follow a letter, not a space ("it *" is not emphasis).
+    return text.rstrip(" \t") + closing if closing else text
 
 
 def parse_partial_json(text: str) -> Any:

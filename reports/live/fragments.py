@@ -26,10 +26,18 @@ from django.utils.html import escape
 from reports.documents.versions import latest_version
 from reports.domain.events import BOUNDARY_EVENTS, FINAL_EVENTS, EventType
 from reports.domain.rendering import render_data
-from reports.live.running import is_json_stage, output_html
-from reports.models import Report, Stage, StageStatus, StreamingJob
+from reports.live.running import is_json_stage, output_html, running_texts
+from reports.models import (
+    AttemptStatus,
+    Report,
+    Stage,
+    StageAttempt,
+    StageStatus,
+    StreamingJob,
+)
 from reports.pipelines import get_pipeline, graph
 from reports.pipelines.registry import UnknownJobType
+from reports.providers.base import rough_tokens
 from reports.runtime.admission import queue_position
 from reports.streams.eta import Estimate, elapsed, estimate
 
@@ -58,6 +66,7 @@ def progress_context(
         "stages": [stage_context(stream, stage, timing) for stage in stages],
         "eta_seconds": timing.eta_seconds,
         "eta_floor": timing.eta_floor,
+        "estimating": timing.estimating,
         "elapsed_seconds": elapsed_seconds,
         "elapsed_ticking": ticking and stream.is_generating,
         "report": report,
@@ -89,6 +98,9 @@ def stage_context(
         "slow": bool(timing and stage.key in timing.slow),
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
         "html": stage_html(stream, stage),
+        "rejected_output": rejected_output(stage),
+        # What a running stage has written so far (its checkpoint), for the card's totals.
+        "live_tokens_out": rough_tokens(stage.output) if stage.status == StageStatus.RUNNING else 0,
     }
 
 
@@ -101,14 +113,34 @@ def editable_keys(job_type: str) -> frozenset[str]:
     return frozenset(spec.key for spec in pipeline.stages if graph.is_editable(spec))
 
 
+def rejected_output(stage: Stage) -> str:
+    """What the model wrote in the attempt that failed a stage for invalid output ("" for
+    any other stage): the person can see why it was refused (issue 31, item 16)."""
+    if stage.status != StageStatus.FAILED or stage.error_kind != "invalid_output":
+        return ""
+    found = (
+        StageAttempt.objects.filter(stage=stage, status=AttemptStatus.FAILED)
+        .exclude(output="").order_by("-number").values_list("output", flat=True).first()
+    )
+    return found or ""
+
+
 def stage_html(stream: StreamingJob, stage: Stage) -> str:
     """A stage's text as the page shows it: rendered Markdown, or a JSON stage's data as
     lists (finished: its parsed data; running: what the text holds so far)."""
     if stage.status == StageStatus.COMPLETED and stage.data:
         return render_data(stage.data)
-    if not stage.output or stage.status not in SHOWN_TEXT:
+    text = stage.output
+    if stage.status == StageStatus.RUNNING:
+        # This process may hold newer text than the checkpoint (saved about once a
+        # second): a reload must not show shorter text than the page had (issue 31).
+        newer = running_texts().text_of(sid(stream.pk), stage.key)
+        if len(newer) > len(text) and newer.startswith(text):
+            text = newer
+    if not text or stage.status not in SHOWN_TEXT:
         return ""
-    return output_html(stage.output, json_output=is_json_stage(stream.type, stage.key))
+    return output_html(text, json_output=is_json_stage(stream.type, stage.key),
+                       partial=stage.status == StageStatus.RUNNING)
 
 
 def render_component(stream: StreamingJob, *, show_details: bool = True, oob: bool = False) -> str:

@@ -18,7 +18,13 @@ from reports.live.access import visible_ids
 from reports.live.consumers import MAX_STREAMS_PER_SOCKET, StreamWatcherConsumer, saved_text
 from reports.live.guards import warden
 from reports.live.hub import Delivery
-from reports.live.running import output_fragment, output_target, running_texts
+from reports.live.running import (
+    live_tokens_fragment,
+    notice_cleared_fragment,
+    output_fragment,
+    output_target,
+    running_texts,
+)
 from reports.models import Stage, StreamingJob
 from reports.streams.selectors import parse_uuid
 
@@ -39,6 +45,9 @@ class LivePageConsumer(StreamWatcherConsumer):
         # time).
         self.text_sent: dict[tuple[str, str], int] = {}
         self.text_due: dict[tuple[str, str], float] = {}
+        # (stream id, stage key) -> the seq of a retry or waiting notice the page shows:
+        # removed once text newer than it is sent (the retried attempt streams).
+        self.notices: dict[tuple[str, str], int] = {}
         await super().connect()
 
     def initial_stream_ids(self) -> list[str] | None:
@@ -106,7 +115,9 @@ class LivePageConsumer(StreamWatcherConsumer):
             # Still running: the row shows the checkpoint; the newer text follows.
             self.text_sent[pair] = -1
             self.text_due[pair] = float("-inf")
+            self.notices[pair] = event["seq"]
             return
+        self.notices.pop(pair, None)
         # Started again, or stopped: the box is new, or gone (nothing may target it).
         running_texts().reset(stream_id, key, event["seq"])
         self.text_due.pop(pair, None)
@@ -116,8 +127,9 @@ class LivePageConsumer(StreamWatcherConsumer):
             self.text_sent.pop(pair, None)
 
     def forget_texts(self, stream_id: str) -> None:
-        """No stage of the stream runs on this page (until a snapshot or start says so)."""
-        for texts in (self.text_due, self.text_sent):
+        """No stage of the stream runs on this page, nor shows a notice (until a
+        snapshot or an event says so)."""
+        for texts in (self.text_due, self.text_sent, self.notices):
             for pair in [p for p in texts if p[0] == stream_id]:
                 del texts[pair]
 
@@ -144,7 +156,13 @@ class LivePageConsumer(StreamWatcherConsumer):
             seq, html = await running.render(*pair, now)
             if pair in self.text_sent and seq > self.text_sent[pair]:
                 self.text_sent[pair] = seq
-                await self.send(text_data=output_fragment(*pair, html))
+                parts = [output_fragment(*pair, html),
+                         live_tokens_fragment(*pair, running.tokens_out(*pair))]
+                notice = self.notices.get(pair)
+                if notice is not None and seq > notice:
+                    del self.notices[pair]
+                    parts.append(notice_cleared_fragment(*pair))
+                await self.send(text_data="".join(parts))
             later = running.due(*pair)
             if later is None:
                 del self.text_due[pair]

@@ -25,10 +25,16 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils.html import escape
 
-from reports.domain.rendering import parse_partial_json, render_data, render_markdown
+from reports.domain.rendering import (
+    close_open_markup,
+    parse_partial_json,
+    render_data,
+    render_markdown,
+)
 from reports.live.deltas import follow_text
 from reports.models import StreamingJob
 from reports.pipelines.registry import UnknownJobType, get_pipeline
+from reports.providers.base import rough_tokens
 
 RENDER_INTERVAL = 0.3  # seconds between two renders of one stage's text in one process
 KEPT = 512  # running stages remembered per process (the oldest are forgotten first)
@@ -36,13 +42,15 @@ KEPT = 512  # running stages remembered per process (the oldest are forgotten fi
 SavedText = Callable[[str, str], Awaitable[str]]
 
 
-def output_html(text: str, *, json_output: bool) -> str:
-    """A stage's text (finished or not) as the page shows it."""
+def output_html(text: str, *, json_output: bool, partial: bool = False) -> str:
+    """A stage's text (finished or not) as the page shows it; ``partial``: still arriving
+    (emphasis its last line opened reads as emphasis already, not as literal ``*``)."""
     if json_output:
         value = parse_partial_json(text)
         if value is not None:
             return render_data(value)
-    return render_markdown(text)  # (also what a JSON stage wrote that is not JSON)
+    # (also what a JSON stage wrote that is not JSON)
+    return render_markdown(close_open_markup(text) if partial else text)
 
 
 def output_target(stream_id: str, key: str) -> str:
@@ -53,6 +61,20 @@ def output_target(stream_id: str, key: str) -> str:
 def output_fragment(stream_id: str, key: str, html: str) -> str:
     """The out-of-band swap that replaces a running stage's box content."""
     return f'<div id="{output_target(stream_id, key)}" hx-swap-oob="innerHTML">{html}</div>'
+
+
+def live_tokens_fragment(stream_id: str, key: str, tokens_out: int) -> str:
+    """The out-of-band swap that tells the card how many tokens a running stage has
+    written so far (counted from its text; the card adds it to the stream's totals)."""
+    target = escape(f"stream-{stream_id}-live-{key}")
+    return f'<span id="{target}" data-tokens-out="{tokens_out}" hx-swap-oob="true" hidden></span>'
+
+
+def notice_cleared_fragment(stream_id: str, key: str) -> str:
+    """The out-of-band swap that removes a running stage's retry or waiting notice: the
+    retried attempt is streaming."""
+    target = escape(f"stage-{stream_id}-{key}-notice")
+    return f'<p id="{target}" hx-swap-oob="delete"></p>'
 
 
 def is_json_stage(job_type: str, key: str) -> bool:
@@ -131,6 +153,16 @@ class RunningTexts:
                 entry.json_output, seq=seq, text_len={key: 0}, html_seq=seq
             )
 
+    def text_of(self, stream_id: str, key: str) -> str:
+        """The newest text this process holds of a running stage ("" if none)."""
+        entry = self.entries.get((stream_id, key))
+        return entry.text if entry is not None else ""
+
+    def tokens_out(self, stream_id: str, key: str) -> int:
+        """The tokens a running stage has written so far, counted from its text."""
+        entry = self.entries.get((stream_id, key))
+        return rough_tokens(entry.text) if entry is not None else 0
+
     async def render(self, stream_id: str, key: str, now: float) -> tuple[int, str]:
         """``(seq, html)`` of the newest render, made now (in a thread: a long text takes
         milliseconds the event loop must not spend) if the text changed since the last
@@ -150,7 +182,9 @@ class RunningTexts:
     async def _render(self, entry: RunningText) -> None:
         seq, text = entry.seq, entry.text
         try:
-            html = await asyncio.to_thread(output_html, text, json_output=entry.json_output)
+            html = await asyncio.to_thread(
+                output_html, text, json_output=entry.json_output, partial=True
+            )
         finally:
             entry.rendering = None
         if seq > entry.html_seq:

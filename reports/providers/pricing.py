@@ -16,10 +16,12 @@ zero.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from reports.domain.config import config
+from reports.domain.money import Cost
 from reports.providers.base import Usage
 
 MILLION = Decimal(1_000_000)
@@ -114,3 +116,15 @@ def cache_saving(model: str, usage: Usage | None) -> Decimal:
 def is_free(model: str) -> bool:
     """The model costs nothing whatever the tokens (offline, or priced at zero)."""
     return price_for(model) == (Decimal(0), Decimal(0))
+
+
+def models_cost(models: Iterable[str], usd: Decimal | None, *, estimated: bool = False) -> Cost:
+    """What work by ``models`` that cost ``usd`` is, by the one rule
+    (``reports.domain.money``): free (or local) when every model is, whatever the
+    amount; otherwise the amount, unknown when None. Every page, list, chart, admin
+    screen and export writes a cost through this (``.label``)."""
+    used = [model for model in dict.fromkeys(models) if model]
+    if used and all(is_free(model) for model in used):
+        return Cost(Decimal(0), free=True, local=all(is_local(model) for model in used))
+    unpriced = tuple(model for model in used if price_for(model) is None)
+    return Cost(usd, estimated=estimated, unpriced=unpriced if usd is None else ())

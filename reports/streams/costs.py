@@ -15,7 +15,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from reports.domain.money import Cost
 from reports.models import Report, Stage, StageAttempt, StreamingJob
-from reports.providers.pricing import is_free, is_local, price_for
+from reports.providers.pricing import is_free, models_cost, price_for
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def stage_cost(stage: Stage) -> Cost:
     """What one stage's attempts cost, by the one rule (``reports.domain.money``)."""
     if stage.attempts and stage.model and is_free(stage.model):
-        return Cost(Decimal(0), free=True, local=is_local(stage.model))
+        return models_cost([stage.model], stage.cost_usd)
     return Cost(stage.cost_usd, unpriced=_unpriced([stage]))
 
 
@@ -33,7 +33,7 @@ def stream_cost(stream: StreamingJob, stages: list[Stage]) -> Cost:
     attempted stage could be priced; estimated when some usage was counted, not reported."""
     tried = [stage for stage in stages if stage.attempts]
     if tried and all(stage.model and is_free(stage.model) for stage in tried):
-        return Cost(Decimal(0), free=True, local=all(is_local(s.model) for s in tried))
+        return models_cost([s.model for s in tried], stream.cost_usd)
     if tried and all(stage.cost_usd is None for stage in tried):
         return Cost(None, unpriced=_unpriced(tried))
     return Cost(stream.cost_usd, estimated=not stream.cost_complete)
@@ -51,7 +51,7 @@ def version_cost(report: Report) -> Cost:
     changed = set(report.changed_stages or [])
     models = [e["model"] for e in report.provenance or [] if e["key"] in changed and e["model"]]
     if models and all(is_free(model) for model in models):
-        return Cost(Decimal(0), free=True, local=all(is_local(model) for model in models))
+        return models_cost(models, report.cost_usd)
     return Cost(report.cost_usd)
 
 

@@ -4,7 +4,9 @@ A stage's expected duration is the median (p50) of completed stages of the same 
 type, stage key and model. Before there is history for a stage, its pipeline weight
 is scaled by the observed pace (seconds per unit of weight: this stream's finished
 stages, else the stages that do have history, else the pace of the model that runs as
-learned from its stages of every job type, else a default: the offline model's).
+learned from its stages of every job type). With none of these there is no estimate yet
+("estimating…" on the card, ``eta_seconds`` null) until the stream's first stage ends:
+a default pace was off by half and more (issue 31).
 Remaining time is the
 longest chain of unfinished stages through the dependency graph (for a linear
 pipeline: the remaining stages plus what is left of the running one). A running stage
@@ -68,6 +70,10 @@ class Estimate:
     slow: frozenset[str] = frozenset()
     # Seconds after a stage's start when it becomes slow (its p95), if known.
     slow_after: dict[str, float] = field(default_factory=dict)
+    # Running, but nothing to estimate from yet (no history of this job type or of the
+    # model, and no finished stage of its own): the card says "estimating…" rather than
+    # a guess that can be off by half (issue 31).
+    estimating: bool = False
 
 
 _cache: dict[str, tuple[float, History]] = {}
@@ -192,7 +198,9 @@ def estimate(
             known[stage.key] = found
         if model and stage.status not in DONE:
             models.append(model)
-    pace = _pace(stages, known) or _model_pace(models) or DEFAULT_SECONDS_PER_WEIGHT
+    pace = _pace(stages, known) or _model_pace(models)
+    guessed = not pace  # no evidence at all: weights at the default pace, for "slow" only
+    pace = pace or DEFAULT_SECONDS_PER_WEIGHT
     expected = {s.key: known[s.key].p50 if s.key in known else s.weight * pace for s in stages}
     left: dict[str, float] = {}
     not_started: dict[str, float] = {}
@@ -217,6 +225,9 @@ def estimate(
                 slow.add(stage.key)
         else:
             left[stage.key] = not_started[stage.key] = expected[stage.key]
+    if guessed:
+        return Estimate(eta_seconds=None, expected=expected, slow=frozenset(slow),
+                        slow_after=slow_after, estimating=True)
     return Estimate(
         eta_seconds=round(_longest_chain(stages, left), 1),
         eta_floor=round(_longest_chain(stages, not_started), 1),

@@ -5,7 +5,6 @@ it shows is annotated onto the one list query."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -26,6 +25,8 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from reports.domain.formats import NO_VALUE, duration_label, tokens_in_out_label
+from reports.domain.money import usd_label
 from reports.models import (
     Report,
     ReportJob,
@@ -35,14 +36,13 @@ from reports.models import (
     StreamingJob,
 )
 from reports.streams import services
-from reports.streams.costs import stream_cost
+from reports.streams.costs import stage_cost, stream_cost
 from reports.streams.selectors import parse_uuid
 
 OUTPUT_PREVIEW_CHARS = 300
 STAGE_FIELDS: list[str] = [
-    "position", "key", "status", "attempts", "reasks", "model", "tokens_in", "tokens_out",
-    "tokens_cached", "cost_usd", "started_at", "finished_at", "duration", "error_kind", "error",
-    "output_preview",
+    "key", "status", "attempts", "reasks", "model", "tokens", "cost", "started_at",
+    "duration", "error_kind", "error", "output_preview",
 ]
 
 
@@ -75,8 +75,15 @@ class StageInline(admin.TabularInline[Stage, StreamingJob]):
 
     @admin.display(description="duration")
     def duration(self, stage: Stage) -> str:
-        seconds = stage.duration_s()
-        return "-" if seconds is None else f"{seconds:.1f} s"
+        return duration_label(stage.duration_s() if stage.started_at else None)
+
+    @admin.display(description="tokens")
+    def tokens(self, stage: Stage) -> str:
+        return tokens_in_out_label(stage.tokens_in, stage.tokens_out, stage.tokens_cached)
+
+    @admin.display(description="cost")
+    def cost(self, stage: Stage) -> str:
+        return stage_cost(stage).label if stage.attempts else NO_VALUE
 
     @admin.display(description="output")
     def output_preview(self, stage: Stage) -> str:
@@ -126,13 +133,17 @@ class StreamingJobAdmin(admin.ModelAdmin[StreamingJob]):
     list_select_related = ["owner"]
     list_per_page = 50
     actions = ["resume_streams", "cancel_streams", "retry_failed_stages"]
-    readonly_fields = [
-        "id", "type", "job_id", "owner", "title", "status", "progress", "current_stage",
-        "links", "error_kind", "error", "input_data", "seq", "runs", "lease_owner",
-        "lease_expires_at", "heartbeat_at", "enqueued_at", "cancel_requested", "cancel_reason",
-        "created_at", "started_at", "finished_at", "tokens_in", "tokens_out", "cost_usd",
-        "cost_complete", "budget_usd",
-    ]
+    # Everything is read-only (streams change through the actions above, which keep the
+    # runner's invariants); totals are written the one way (reports/domain/formats.py).
+    fields = (
+        "id", "type", "job_id", "owner", "requested_by", "title", "status", "progress",
+        "current_stage", "links", "error_kind", "error", "input_data", "instructions",
+        "forked_from", "fork_stage", "tokens", "cost", "cache_saving", "cost_complete",
+        "budget_usd", "offline_model", "seq", "runs", "lease_owner", "lease_expires_at",
+        "heartbeat_at", "enqueued_at", "waiting_for_slot", "cancel_requested",
+        "cancel_reason", "created_at", "started_at", "finished_at",
+    )
+    readonly_fields = fields
     inlines = [StageInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StreamingJob]:
@@ -180,11 +191,27 @@ class StreamingJobAdmin(admin.ModelAdmin[StreamingJob]):
     def cost(self, stream: StreamingJob) -> str:
         return stream_cost(stream, list(stream.stages.all())).label
 
+    @admin.display(description="tokens")
+    def tokens(self, stream: StreamingJob) -> str:
+        return tokens_in_out_label(stream.tokens_in, stream.tokens_out, stream.tokens_cached)
+
+    @admin.display(description="saved by prompt caching")
+    def cache_saving(self, stream: StreamingJob) -> str:
+        return usd_label(stream.cache_saved_usd) if stream.cache_saved_usd else NO_VALUE
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        # Nothing on the page is editable: no Save buttons that would do nothing.
+        extra = {**(extra_context or {}), "show_save": False,
+                 "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra)
+
     @admin.display(description="duration", ordering="run_time")
     def duration(self, stream: StreamingJob) -> str:
         # Running streams have no run_time yet: measure them up to now.
-        seconds = stream.duration_s()
-        return "-" if seconds is None else str(timedelta(seconds=round(seconds)))
+        return duration_label(stream.duration_s())
 
     @admin.display(description="failed stage", boolean=True, ordering="failed_stage")
     def has_failed(self, stream: StreamingJob) -> bool:

@@ -25,7 +25,9 @@ class NotificationForm(forms.Form):
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
-        if data.get("email_when_finished") and not data.get("email"):
+        # An address that is there but not valid has its own error: not a second one
+        # saying there is none (issue 31, item 17).
+        if data.get("email_when_finished") and not data.get("email") and "email" not in self.errors:
             self.add_error("email", "Give an e-mail address to get notices at.")
         return data
 

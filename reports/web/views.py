@@ -27,6 +27,7 @@ from reports.pipelines import UnknownJobType, get_pipeline
 from reports.streams import services
 from reports.streams.selectors import report_for_user, stream_for_user
 from reports.streams.services import ServiceError
+from reports.web.accounts import remember_signed_up
 from reports.web.downloads import attachment
 from reports.web.forms import SignupForm
 
@@ -53,6 +54,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             form.save()
         # The same answer either way: whether the username existed is not ours to say.
         messages.success(request, "Your account is ready. Log in to start your first report.")
+        remember_signed_up(request, form.cleaned_data["username"])
         return redirect(f"{reverse('login')}?next={reverse('client_report:job_create')}")
     return render(request, "registration/signup.html", {"form": form})
 

@@ -1,5 +1,8 @@
 // Forms and new cards: what htmx cannot do by itself.
 // - A card made from the starmap form: close the form, bring the card into view, focus it.
+// - A form that comes back with errors: the first field in error (or the form's own error)
+//   gets the focus and is scrolled into view, so the button does not seem to do nothing.
+// - A menu (Download, More) that would open past the screen's edge opens the other way.
 // - Text fields with a limit: a live "12 / 200" counter; past the limit it turns red and
 //   says by how much (the server refuses it too), instead of the browser cutting the text.
 (function () {
@@ -13,6 +16,37 @@
     card.scrollIntoView({ block: "start", behavior: "auto" });
     card.focus({ preventScroll: true });
   });
+
+  function showFirstError(root) {
+    if (!root || !root.querySelector) return;
+    var field = root.querySelector(
+      ".has-error input:not([type=hidden]), .has-error textarea, .has-error select");
+    var target = field || root.querySelector(".errorlist, form [role=alert]");
+    if (!target) return;
+    for (var open = target.closest("details"); open; open = open.parentElement.closest("details")) {
+      open.open = true;  // (an optional field in error sits in a folded part)
+    }
+    if (!field) target.setAttribute("tabindex", "-1");
+    target.focus({ preventScroll: true });
+    target.scrollIntoView({ block: "center", behavior: "auto" });
+  }
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail && event.detail.elt;  // a form swapped in with its errors
+    if (elt && elt.matches && elt.matches("form")) showFirstError(elt);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form .has-error, form .errorlist");
+    if (form) showFirstError(form.closest("form"));
+  });
+
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("export-menu")) return;
+    var list = menu.querySelector("ul");
+    if (!list || !menu.open) return;
+    list.classList.remove("menu-from-left");
+    if (list.getBoundingClientRect().left < 8) list.classList.add("menu-from-left");
+  }, true);
 
   function update(input) {
     var counter = document.getElementById(input.id + "-counter");

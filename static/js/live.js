@@ -33,11 +33,13 @@
   });
   document.addEventListener("htmx:load", function (event) { subscribeAll(event.detail.elt); });
 
+  // The one rule for durations (reports/domain/formats.py, duration_label).
   function fmt(seconds) {
+    if (seconds > 0 && seconds < 0.5) return "< 1 s";
     seconds = Math.max(0, Math.round(seconds));
     if (seconds < 60) return seconds + " s";
     const m = Math.floor(seconds / 60), s = seconds % 60;
-    if (m < 60) return m + " min " + String(s).padStart(2, "0") + " s";
+    if (m < 60) return s === 0 ? m + " min" : m + " min " + String(s).padStart(2, "0") + " s";
     return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
   }
 
@@ -55,13 +57,26 @@
       const base = parseFloat(el.dataset.elapsedBase);
       el.textContent = fmt(base + (now - parseInt(el.dataset.elapsedAt, 10)) / 1000);
     });
-    // The countdown stops at what the stages not yet started will take.
+    // The countdown only goes down between events, and stops at what the stages not yet
+    // started will take: a running stage that takes longer than expected then says so,
+    // instead of a number that stays put ("~2 s" for 13 s).
     document.querySelectorAll("[data-eta]").forEach(function (el) {
       if (!el.dataset.etaAt) el.dataset.etaAt = String(now);
       const floor = parseFloat(el.dataset.etaFloor || "0");
       const left = parseFloat(el.dataset.eta) - (now - parseInt(el.dataset.etaAt, 10)) / 1000;
       if (left > floor) el.textContent = "~" + fmt(left);
-      else el.textContent = floor > 0 ? "~" + fmt(floor) : "almost done";
+      else el.textContent = floor > 0 ? "~" + fmt(floor) + " after this stage" : "finishing this stage";
+    });
+    // Tokens move while text streams: the finished attempts' count, plus what each
+    // running stage has written so far (sent with its text, counted from it).
+    document.querySelectorAll("[data-tokens-out][id$='-tokens']").forEach(function (el) {
+      const sid = el.id.slice("stream-".length, -"-tokens".length);
+      let out = parseInt(el.dataset.tokensOut, 10) || 0;
+      document.querySelectorAll('[id^="stream-' + sid + '-live-"]').forEach(function (live) {
+        out += parseInt(live.dataset.tokensOut, 10) || 0;
+      });
+      const shown = el.querySelector(".tokens-out");
+      if (shown) shown.textContent = out.toLocaleString("en-US");
     });
     // A running stage past what is usual for it shows "taking longer than usual".
     document.querySelectorAll("[data-slow-after][hidden]").forEach(function (el) {
@@ -144,6 +159,44 @@
     const button = event.target.closest && event.target.closest("[data-notify-when-ready]");
     if (button && window.Notification) Notification.requestPermission().then(tick);
   });
+  // Keyboard focus survives a card being replaced (Cancel, Resume, Retry, or the event
+  // that ends the stream): the same control if the new card has it, else its first
+  // action (Resume after Cancel, Cancel after Resume), else the card's summary.
+  let keep = null;
+  function remember(event) {
+    const target = event.detail && (event.detail.target || event.detail.elt);
+    const active = document.activeElement;
+    if (!target || !active || active === document.body || !target.contains(active)) return;
+    keep = {
+      id: target.id,
+      label: active.getAttribute("aria-label"),
+      action: !!active.closest(".actions") || active.hasAttribute("data-focus-fallback"),
+    };
+  }
+  function restore(event) {
+    const target = event.detail && (event.detail.target || event.detail.elt);
+    if (!keep || !target || target.id !== keep.id) return;
+    const card = document.getElementById(keep.id);
+    const wanted = keep;
+    keep = null;
+    if (!card || card.contains(document.activeElement)) return;
+    const same = wanted.label &&
+      card.querySelector('[aria-label="' + CSS.escape(wanted.label) + '"]:not([disabled])');
+    const action = wanted.action &&
+      card.querySelector(".actions button:not([disabled]):not([hidden]), .actions a");
+    let next = same || action;
+    if (!next) {
+      next = card.querySelector(".summary") || card;
+      next.setAttribute("tabindex", "-1");
+      next.setAttribute("data-focus-fallback", "");
+    }
+    next.focus({ preventScroll: true });
+  }
+  document.addEventListener("htmx:beforeSwap", remember);
+  document.addEventListener("htmx:oobBeforeSwap", remember);
+  document.addEventListener("htmx:afterSwap", restore);
+  document.addEventListener("htmx:oobAfterSwap", restore);
+
   setInterval(tick, 1000);
   document.addEventListener("htmx:wsAfterMessage", tick);
   document.addEventListener("DOMContentLoaded", tick);

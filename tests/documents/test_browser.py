@@ -66,7 +66,7 @@ def test_fork_from_a_middle_stage_runs_only_the_later_stages(
     versions = page.locator(".version-list > li")
     expect(versions).to_have_count(2)
     expect(versions.nth(0)).to_contain_text("v2 · Forked")
-    expect(versions.nth(0)).to_contain_text("3 stages changed")
+    expect(versions.nth(0)).to_contain_text("3 stages rerun")
     expect(versions.nth(1)).to_contain_text("v1 · Generated")
     page.screenshot(path=tmp_path / "fork-job-page.png", full_page=True)
     versions.nth(0).locator("text=What changed").click()

@@ -115,7 +115,8 @@ def test_an_unfinished_stream_exports_what_it_has(
         response = client.get(f"/api/streams/{stream.pk}/export/{fmt}/")
         assert response.status_code == 200
         text = text_of(fmt, response.content)
-        assert stages["brief"].output.split()[0] in text  # finished stages in full
+        assert (stages["brief"].data or {})["objective"] in text  # finished stages in full
+        assert stages["context"].output.split("\n")[-1].split()[-1] in text
         assert "Missing: this stage is failed." in text
         assert "Missing: this stage is pending." in text
         assert "Outline (missing)" in text
@@ -180,3 +181,48 @@ def test_the_markdown_download_of_a_page_is_named_the_same_way(
     header.encode("ascii")
     assert header.startswith('attachment; filename="report')
     assert download_name(header) == "Отчёт.md"
+
+
+def test_provenance_writes_costs_and_tokens_as_the_card_does(
+    client: Client, report: Report, settings: Any
+) -> None:
+    """Issue 31, item 6: a free stage's cost was exported as "$0.000000"."""
+    settings.LLM_PRICES = "fake-model=1/2"
+    entries = [dict(e) for e in report.provenance]
+    entries[0].update(model="offline", cost_usd="0.000000", tokens_in=12480)
+    entries[1].update(cost_usd="0.003100")
+    Report.objects.filter(pk=report.pk).update(provenance=entries)
+    text = client.get(f"/api/reports/{report.pk}/export/md/").content.decode()
+    assert "0.000000" not in text
+    first, second = (line for line in text.splitlines() if line.startswith("| ")
+                     and ("offline" in line or entries[1]["title"] in line))
+    assert "free (offline)" in first and "12,480" in first
+    assert "$0.0031" in second
+
+
+def test_an_unfinished_export_writes_json_stages_as_lists_and_keeps_cancelled_text(
+    client: Client, make_stream: Any, fake_provider: FakeProvider
+) -> None:
+    """Issue 31, item 10: JSON stages came out as raw JSON blocks (the page shows lists),
+    and a cancelled stage's kept text as "Missing"."""
+    fake_provider.script("outline", Script(error=PermanentError("Refused.", kind="bad_request")))
+    stream = make_stream(title="Half done")
+    assert run_stream(stream.pk) == "failed"
+    StreamingJob.objects.filter(pk=stream.pk).update(status="cancelled")
+    stream.stages.filter(key="outline").update(status="cancelled", output="The outline so far")
+    text = client.get(f"/api/streams/{stream.pk}/export/md/").content.decode()
+    assert "```json" not in text and '"key_questions"' not in text
+    brief = stream.stages.get(key="brief").data
+    assert f"- **Key questions:**\n  - {brief['key_questions'][0]}" in text
+    assert "The outline so far" in text and "Missing: this stage is cancelled" not in text
+    assert "Outline (unfinished)" in text
+
+
+def test_the_job_page_offers_export_what_it_has_for_an_unfinished_stream(
+    client: Client, make_stream: Any, fake_provider: FakeProvider
+) -> None:
+    fake_provider.script("outline", Script(error=PermanentError("Refused.", kind="bad_request")))
+    stream = make_stream(title="Half done")
+    assert run_stream(stream.pk) == "failed"
+    page = client.get(f"/reports/{stream.job_id}/").content.decode()
+    assert f"/api/streams/{stream.pk}/export/md/" in page and "Export what it has" in page

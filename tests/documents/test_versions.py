@@ -262,5 +262,18 @@ def test_the_versions_panel_prices_a_change_by_the_cards_rule(
 
     card = stream_cost(completed, list(completed.stages.all())).label
     html = api.get(f"/jobs/{completed.job_id}/versions/").content.decode()
-    assert "7 stages changed" in html
+    assert "7 stages written" in html
     assert f"tokens · {card}" in html  # "free (offline)" where the card says so, not "$0"
+
+
+def test_a_rerun_that_wrote_the_same_text_says_so(
+    completed: StreamingJob, api: Client, fake_provider: Any
+) -> None:
+    """Issue 31, item 4: "5 stages changed" where the diff said the two versions are
+    identical (a retried Outline wrote the same text)."""
+    services.retry_stage(stream_id=completed.pk, key="outline", user=completed.owner)
+    assert run_stream(completed.pk) == "completed"
+    html = api.get(f"/jobs/{completed.job_id}/versions/").content.decode()
+    newest = html.split("<li>")[1]
+    assert "5 stages rerun" in newest and "changed" not in newest
+    assert "Same text as v1" in newest and "What changed" not in newest

@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from reports.domain.rendering import render_markdown
+from reports.domain.rendering import close_open_markup, render_markdown
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -77,3 +77,26 @@ def test_a_table_scrolls_in_its_own_focusable_box() -> None:
 def test_a_table_tag_written_as_text_is_not_wrapped() -> None:
     html = str(render_markdown("say <table> and </table> please"))
     assert "table-scroll" not in html and "&lt;table&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Some **bold te", "<strong>bold te</strong>"),
+        ("An *aside in", "<em>aside in</em>"),
+        ("- **Point", "<strong>Point</strong>"),
+        ("Call `run_st", "<code>run_st</code>"),
+        ("Done **bold** and more", "<strong>bold</strong> and more"),
+        ("*This section answers: what would it ", "<em>This section answers: what would it</em>"),
+    ],
+)
+def test_text_still_arriving_shows_its_open_emphasis_not_asterisks(text: str, shown: str) -> None:
+    """Issue 31, item 14: an unfinished ``*`` showed literally while streaming."""
+    html = render_markdown(close_open_markup(text))
+    assert shown in html and "*" not in html and "`" not in html
+
+
+@pytest.mark.parametrize("text", ["A list:\n\n- one\n- ", "Next **", "Code `", "Done *"])
+def test_a_marker_with_nothing_after_it_yet_is_not_shown(text: str) -> None:
+    assert "*" not in render_markdown(close_open_markup(text))
+    assert "`" not in render_markdown(close_open_markup(text))

@@ -140,3 +140,25 @@ def test_a_page_whose_access_is_revoked_reloads_to_the_login_page(
         cwd=ROOT, env=site.env, check=True, capture_output=True, timeout=60,
     )
     page.wait_for_url(re.compile(r"/accounts/login/"), timeout=20_000)
+
+
+def test_the_countdown_never_sits_on_a_number_when_a_stage_overruns(
+    browser_page: Any, site: ServerProcess
+) -> None:
+    """Issue 31, item 2: "~2 s" stayed up for 13 s while a slow stage ran."""
+    page = browser_page
+    sign_up(page, site.url, "countdown")
+    page.evaluate(
+        """() => {
+          for (const [eta, floor] of [["0.2", "12"], ["0.2", "0"]]) {
+            const dd = document.createElement("dd");
+            dd.dataset.eta = eta;
+            dd.dataset.etaFloor = floor;
+            dd.className = "countdown-probe";
+            document.body.append(dd);
+          }
+        }"""
+    )
+    probes = page.locator(".countdown-probe")
+    expect(probes.nth(0)).to_have_text("~12 s after this stage")
+    expect(probes.nth(1)).to_have_text("finishing this stage")

@@ -11,11 +11,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from reports.domain.events import EventType, envelope, make_event, stream_group
 from reports.domain.rendering import parse_partial_json, render_data
 from reports.live.running import RunningTexts, output_html, running_texts
-from reports.models import Stage, StageStatus
+from reports.models import Stage, StageStatus, StreamingJob
 from tests.conftest import session_cookie
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -185,3 +186,86 @@ async def test_a_delta_for_a_stage_the_page_shows_finished_sends_nothing(
     assert f'id="stage-{stream.pk}-context"' in frames[0]
     assert f'id="stage-{stream.pk}-outline"' in frames[1]
     assert not any("context-output" in frame for frame in frames)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_tokens_move_with_the_text_and_a_retry_notice_goes_when_the_retry_streams(
+    asgi_app: Any, make_stream: Any, user: User
+) -> None:
+    """Issue 31, items 5 and 7: the card said "0 in · 0 out" while text streamed, and
+    "Retrying in 0.7 s…" stayed up while the retried attempt streamed."""
+    stream = await database_sync_to_async(make_stream)()
+    await database_sync_to_async(
+        Stage.objects.filter(stream=stream, key="context").update
+    )(status=StageStatus.RUNNING, started_at=timezone.now())
+    await database_sync_to_async(StreamingJob.objects.filter(pk=stream.pk).update)(
+        status="running", tokens_out=100
+    )
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator = WebsocketCommunicator(
+        asgi_app, f"/ws/live/?streams={stream.pk}", headers=[ORIGIN, cookie]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    snapshot = await communicator.receive_from(timeout=5)
+    live = f'id="stream-{stream.pk}-live-context"'
+    assert live in snapshot and f'id="stream-{stream.pk}-tokens" data-tokens-out="100"' in snapshot
+
+    layer = get_channel_layer()
+    assert layer is not None
+
+    async def send(kind: EventType, seq: int, **fields: Any) -> None:
+        event = make_event(kind, seq=seq, stream_id=stream.pk, stage="context", **fields)
+        await layer.group_send(stream_group(stream.pk), envelope(event))
+
+    async def until(text: str) -> str:
+        while True:
+            html = await communicator.receive_from(timeout=5)
+            if text in html:
+                return html
+
+    await send(EventType.STAGE_DELTA, 1, text="x" * 400, offset=0)
+    html = await until(live)
+    assert f'{live} data-tokens-out="100"' in html  # 400 characters, about 100 tokens
+    notice = f'id="stage-{stream.pk}-context-notice"'
+    await send(EventType.STAGE_RETRYING, 2, attempt=1, error="The server said 503.",
+               error_kind="server_error", delay_s=0.7)
+    html = await until("Retrying in 0.7 s")
+    assert notice in html
+    await send(EventType.STAGE_DELTA, 3, text="The retried attempt writes.", offset=0)
+    html = await until("The retried attempt writes.")
+    assert f'<p {notice} hx-swap-oob="delete"></p>' in html
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_reload_shows_the_newest_text_this_process_holds_not_the_older_checkpoint(
+    make_stream: Any,
+) -> None:
+    """Issue 31, item 14: a reload mid-stream showed shorter text for about 0.3 s."""
+    from reports.live import fragments as live
+    from reports.live.running import RunningText
+
+    stream = make_stream()
+    Stage.objects.filter(stream=stream, key="context").update(
+        status=StageStatus.RUNNING, output="Checkpointed start.", started_at=timezone.now()
+    )
+    StreamingJob.objects.filter(pk=stream.pk).update(status="running")
+    stream.refresh_from_db()
+    pair = (str(stream.pk), "context")
+    running_texts().entries[pair] = RunningText(
+        json_output=False, text="Checkpointed start. Then more **in bold"
+    )
+    try:
+        html = live.render_component(stream)
+    finally:
+        running_texts().entries.pop(pair, None)
+    assert "Then more <strong>in bold</strong>" in html
+    # Text from another attempt (not a continuation of the checkpoint) is not used.
+    running_texts().entries[pair] = RunningText(json_output=False, text="Another attempt, longer")
+    try:
+        html = live.render_component(stream)
+    finally:
+        running_texts().entries.pop(pair, None)
+    assert "Another attempt" not in html and "Checkpointed start." in html

@@ -98,3 +98,25 @@ def test_two_cards_generate_at_once_and_complete_live(
     document = page.locator("article.document")
     assert document.locator("h1").inner_text() == "Front desk starmap"
     assert "Learning objectives" in document.inner_text()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_no_placeholder_of_the_form_is_cut_off(
+    browser_page: Any, site: ServerProcess, width: int
+) -> None:
+    """Issue 31, item 20: the title's placeholder was cut off at 1280 px."""
+    page = browser_page
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_up(page, site.url, f"placeholders-{width}")
+    page.goto(site.url + "/starmap/")
+    cut = page.evaluate(
+        """() => [...document.querySelectorAll('#starmap-form input[placeholder]')]
+          .filter((e) => e.offsetParent !== null)
+          .filter((e) => {
+            const s = getComputedStyle(e), c = document.createElement('canvas').getContext('2d');
+            c.font = s.font;
+            const room = e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+            return c.measureText(e.placeholder).width > room;
+          }).map((e) => e.name)"""
+    )
+    assert cut == []

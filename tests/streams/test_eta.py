@@ -67,10 +67,19 @@ def stages_of(stream: StreamingJob) -> list[Stage]:
     return list(stream.stages.in_order())
 
 
-def test_no_history_uses_weights_at_the_default_pace(user: User) -> None:
+def test_no_history_at_all_says_estimating_not_a_guess(user: User) -> None:
+    """Issue 31, item 2: a default pace said "~20 s" for a 10.5 s report."""
     stream = make_stream(user, StreamStatus.PENDING)
-    seconds = eta.eta_seconds(stream, stages_of(stream))
-    assert seconds == pytest.approx(sum(WEIGHTS.values()) * eta.DEFAULT_SECONDS_PER_WEIGHT)
+    estimate = eta.estimate(stream, stages_of(stream))
+    assert estimate.eta_seconds is None and estimate.estimating
+    assert stream_snapshot(stream)["eta_seconds"] is None
+    html = live.render_component(stream)
+    assert "estimating…" in html and "data-eta=" not in html
+    # The first finished stage is evidence: an estimate from the stream's own pace.
+    set_stage(stream, "brief", StageStatus.COMPLETED, ago=4, took=4, model="m1")
+    estimate = eta.estimate(stream, stages_of(stream))
+    assert not estimate.estimating
+    assert estimate.eta_seconds == pytest.approx((sum(WEIGHTS.values()) - 1.0) * 4)
 
 
 def test_no_history_scales_weights_by_the_streams_own_pace(user: User) -> None:
@@ -177,10 +186,11 @@ def test_no_history_flags_at_two_and_a_half_times_the_paced_expectation(user: Us
 
 def test_a_running_stage_past_its_expectation_never_counts_down_to_zero(user: User) -> None:
     stream = make_stream(user)
-    set_stage(stream, "brief", StageStatus.RUNNING, ago=60, model="m9")
+    set_stage(stream, "brief", StageStatus.COMPLETED, ago=70, took=2, model="m9")  # 2 s/weight
+    set_stage(stream, "context", StageStatus.RUNNING, ago=60, model="m9")
     estimate = eta.estimate(stream, stages_of(stream))
-    pending = sum(WEIGHTS.values()) - WEIGHTS["brief"]
-    assert estimate.eta_floor == pytest.approx(pending * eta.DEFAULT_SECONDS_PER_WEIGHT)
+    pending = sum(WEIGHTS.values()) - WEIGHTS["brief"] - WEIGHTS["context"]
+    assert estimate.eta_floor == pytest.approx(pending * 2)
     assert estimate.eta_seconds is not None and estimate.eta_floor is not None
     assert estimate.eta_seconds > estimate.eta_floor  # still running: something is left
 
@@ -204,8 +214,9 @@ def test_stages_that_can_run_together_count_once(user: User) -> None:
     ):
         Stage.objects.create(stream=stream, key=key, title=key, position=i, weight=weight,
                              depends_on=deps)
+    set_stage(stream, "a", StageStatus.COMPLETED, ago=2, took=2, model="m1")  # 2 s/weight
     seconds = eta.eta_seconds(stream, stages_of(stream), history={})
-    assert seconds == pytest.approx((3.0 + 1.0) * eta.DEFAULT_SECONDS_PER_WEIGHT)
+    assert seconds == pytest.approx((3.0 + 1.0) * 2)
 
 
 def test_finished_stream_has_no_eta(user: User) -> None:

@@ -192,3 +192,20 @@ def test_changelist_query_count_does_not_grow_with_rows(
     assert len(response.context["cl"].result_list) == min(rows, 50)
     with django_assert_max_num_queries(9):
         admin_client_for.get(CHANGELIST, {"has_failed": "yes", "q": "Job"})
+
+
+def test_change_page_edits_nothing_and_writes_totals_the_one_way(
+    admin_client_for: Client, make_stream: Callable[..., Any]
+) -> None:
+    """Issue 31, item 18: "Tokens cached" and "Cache saved usd" were editable inputs, and
+    costs read "0.000000"."""
+    stream = fail_stream(make_stream())
+    StreamingJob.objects.filter(pk=stream.pk).update(tokens_in=12480, tokens_cached=512)
+    url = reverse("admin:reports_streamingjob_change", args=[stream.pk])
+    html = admin_client_for.get(url).content.decode()
+    for name in ("tokens_cached", "cache_saved_usd", "instructions", "fork_stage",
+                 "offline_model", "waiting_for_slot", "requested_by", "forked_from"):
+        assert f'name="{name}"' not in html
+    assert "12,480 in (512 cached)" in html
+    assert "0.000000" not in html
+    assert 'name="_save"' not in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -195,7 +196,7 @@ def test_only_staff_see_analytics(client: Client, user: User, staff_client: Clie
 def test_page_shows_numbers_charts_and_advice(staff_client: Client, fixture: Period) -> None:
     html = staff_client.get(URL, {"type": "report"}).content.decode()
     for text in ("<svg", "Stage funnel", "p50 and p95", "Cost per day", "60.0%", "66.7%",
-                 "20.0 s", "100.0 s", "invalid_output (3)", "rate_limit (1)", "50.0%",
+                 "20 s", "1 min 40 s", "invalid_output (3)", "rate_limit (1)", "50.0%",
                  "$0.12", "39% of the spend", "format=csv&amp;table=stages"):
         assert text in html, text
 
@@ -284,3 +285,30 @@ def test_a_forks_copied_stages_and_edits_are_not_counted_again(
     Stage.objects.filter(pk=stage(fork, "outline", "completed", seconds=1, attempts=0).pk
                          ).update(source="edited")
     assert stage_rows(fixture) == before
+
+
+def test_a_stream_that_failed_and_was_resumed_counts_as_failed(user: User) -> None:
+    """Issue 31, item 8: it counted as 0 failed (0.0%)."""
+    resumed = stream(user, "completed")
+    stage(resumed, "brief", "completed", seconds=2, attempts=2, attempt_errors=("auth",))
+    summary = stream_summary(Period.last_days(30))
+    assert (summary["failed"], summary["recovered"], summary["failed_now"]) == (1, 1, 0)
+    assert summary["failure_rate"] == pytest.approx(1.0)
+
+
+def test_charts_write_durations_and_costs_the_one_way_and_labels_do_not_overlap(
+    user: User, staff_client: Client
+) -> None:
+    """Issue 31, item 8: duration labels read "0.000975", zero cost "$0", and the
+    cost-per-day axis labels overlapped."""
+    from reports.web.analytics.views import LABEL_GAP, column_chart
+
+    done = stream(user, "completed")
+    stage(done, "brief", "completed", seconds=0.000975, model="offline", tokens=(10, 20))
+    html = staff_client.get(URL).content.decode()
+    assert "0.000975" not in html and "&lt; 1 s" in html
+    assert "free (offline)" in html and "$0<" not in html and "$0 " not in html
+    for days in range(2, 40):
+        chart = column_chart("c", [(f"{n:02d} Dec", 1.0, "") for n in range(days)], "cost")
+        xs = [x for x, y, _, anchor in chart.labels if anchor == "middle"]
+        assert all(b - a >= LABEL_GAP for a, b in itertools.pairwise(xs)), days

@@ -230,3 +230,20 @@ def test_the_stream_page_shows_the_true_state_without_javascript(
     assert response.status_code == 302
     stream.refresh_from_db()
     assert stream.status == StreamStatus.PENDING
+
+
+def test_an_invalid_output_failure_shows_what_the_model_wrote(
+    make_stream: Any, fake_provider: FakeProvider, settings: Any
+) -> None:
+    """Issue 31, item 16: "not valid JSON (Expecting value at line 1)" and no way to see
+    what the model wrote."""
+    settings.LLM_INVALID_OUTPUT_REASKS = 0
+    fake_provider.script("outline", *[Script(text="Sure! <b>Here</b> is an outline.")] * 3)
+    stream = make_stream()
+    assert run_stream(stream.pk) == "failed"
+    outline = stage_fragment(card(stream), stream, "outline")
+    assert "<summary>What the model wrote</summary>" in outline
+    assert "Sure! &lt;b&gt;Here&lt;/b&gt; is an outline." in outline  # as text, escaped
+    assert "shown below the error" in outline
+    # Other failures have no such box.
+    assert "What the model wrote" not in stage_fragment(card(stream), stream, "brief")

@@ -120,3 +120,13 @@ def test_refused_inputs_do_not_use_up_the_quota(
                          content_type="application/json")
     assert forked.status_code == 201  # the third creation of three
     assert create(client, report_input, 9).status_code == 429
+
+
+def test_the_lock_out_page_says_for_how_long(user: User, settings: Any) -> None:
+    """Issue 31, item 15: "paused for a while" did not say how long."""
+    settings.AXES_COOLOFF_TIME = 0.25  # hours
+    client = Client()
+    for _ in range(5):
+        locked = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    assert locked.status_code == 429
+    assert "paused for 15 min" in locked.content.decode()

@@ -69,3 +69,16 @@ def test_the_form_needs_the_csrf_token_and_a_login(client_for: Client, user: Use
     assert refused.status_code == 403
     assert not wants_email(user.pk)
     assert Client().get("/settings/").status_code == 302
+
+
+def test_an_invalid_address_gets_one_error_not_two(client_for: Client, user: User) -> None:
+    """Issue 31, item 17: "Enter a valid email address." and "Give an e-mail address"."""
+    response = client_for.post("/settings/", {
+        "csrfmiddlewaretoken": csrf(client_for), "email": "not-an-address",
+        "email_when_finished": "on",
+    })
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count('class="error"') == 1 and "Enter a valid email address." in html
+    assert "<title>Settings · Reportsite</title>" in html
+    assert not wants_email(user.pk)

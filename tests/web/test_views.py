@@ -162,3 +162,28 @@ def test_progress_template_tag_renders_the_component(make_stream: Any) -> None:
     assert f'id="stream-{stream.pk}-summary"' in html
     assert html.count('class="stage stage-pending"') == 7
     assert 'aria-valuenow="0"' in html
+
+
+def test_the_log_in_page_after_sign_up_has_the_new_username_filled_in() -> None:
+    """Issue 31, item 15: sign-up ended on an empty log-in form."""
+    client = Client()
+    password = "a-long-passphrase-42"
+    response = client.post(
+        "/accounts/signup/", {"username": "fresh", "password1": password, "password2": password},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert 'name="username" value="fresh"' in page
+    assert "Your account is ready" in page
+    # Another browser's log-in page knows nothing of it.
+    assert 'value="fresh"' not in Client().get("/accounts/login/").content.decode()
+    client.post("/accounts/login/", {"username": "fresh", "password": password})
+    assert client.get("/reports/new/").status_code == 200
+
+
+def test_logging_out_says_so(user: User) -> None:
+    client = Client()
+    client.force_login(user)
+    response = client.post("/accounts/logout/", follow=True)
+    assert b"You are logged out" in response.content
+    assert client.get("/").status_code == 302

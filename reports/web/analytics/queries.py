@@ -28,7 +28,9 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from reports.domain.money import Cost
 from reports.models import (
+    AttemptStatus,
     Stage,
     StageAttempt,
     StageSource,
@@ -36,7 +38,7 @@ from reports.models import (
     StreamingJob,
     StreamStatus,
 )
-from reports.providers.pricing import MILLION, price_for
+from reports.providers.pricing import MILLION, models_cost, price_for
 from reports.streams.durations import duration_percentiles
 
 # A cheaper model is worth suggesting when it completed the stage at least this often
@@ -44,6 +46,9 @@ from reports.streams.durations import duration_percentiles
 ADVICE_RATE_TOLERANCE = 0.05
 ADVICE_MIN_RUNS = 5
 TOP_ERRORS = 3
+# Errors no retry inside a run fixes: an attempt that ended this way failed its stage and
+# so its stream (a transient error is retried in the run; invalid output is re-asked).
+STREAM_FAILING_KINDS = ("auth", "bad_request", "config")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,9 @@ def rate(part: int, whole: int) -> float | None:
 
 
 def stream_summary(period: Period) -> dict[str, Any]:
-    """How many streams ran and how they ended; rates are over finished streams."""
+    """How many streams ran and how they ended; rates are over finished streams. A stream
+    that failed, was resumed and then finished counts as failed (``failed``) and as
+    ``recovered``; ``failed_now`` is those still failed."""
     totals = period.streams().aggregate(
         streams=Count("pk"),
         completed=Count("pk", filter=Q(status=StreamStatus.COMPLETED)),
@@ -103,12 +110,23 @@ def stream_summary(period: Period) -> dict[str, Any]:
         cache_saved_usd=Sum("cache_saved_usd", default=Decimal(0)),
     )
     finished = totals["completed"] + totals["failed"] + totals["cancelled"]
+    # A stream that failed and was resumed is not failed now, but it failed: it counts.
+    recovered = (
+        period.attempts()
+        .filter(status=AttemptStatus.FAILED, error_kind__in=STREAM_FAILING_KINDS)
+        .filter(stage__stream__status__in=[StreamStatus.COMPLETED, StreamStatus.CANCELLED])
+        .values("stage__stream").distinct().count()
+    )
+    ever_failed = totals["failed"] + recovered
     return {
         **totals,
         "active": totals["streams"] - finished,
         "finished": finished,
+        "failed_now": totals["failed"],
+        "failed": ever_failed,
+        "recovered": recovered,
         "completion_rate": rate(totals["completed"], finished),
-        "failure_rate": rate(totals["failed"], finished),
+        "failure_rate": rate(ever_failed, finished),
         "cancel_rate": rate(totals["cancelled"], finished),
     }
 
@@ -181,6 +199,11 @@ class StageRow:
     @property
     def completion_rate(self) -> float | None:
         return rate(self.completed, self.started)
+
+    @property
+    def cost(self) -> Cost:
+        """The stage's spend by the one rule: "free (offline)" when its models are."""
+        return models_cost([use.model for use in self.models], self.cost_usd)
 
     @property
     def failure_rate(self) -> float | None:
@@ -355,3 +378,10 @@ def retry_totals(rows: list[StageRow]) -> dict[str, Any]:
     return {"retried": retried, "retried_completed": recovered,
             "retry_success_rate": rate(recovered, retried),
             "reasks": sum(row.reasks for row in rows)}
+
+
+def models_used(period: Period) -> list[str]:
+    """The models the period's stages ran with (how its totals are written: free when
+    every one is)."""
+    used = period.stages().exclude(model="").order_by().values_list("model", flat=True)
+    return sorted(set(used.distinct()))

@@ -4,6 +4,7 @@ and per day, as SVG charts, tables and CSV (``?format=csv&table=stages|days|summ
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -18,8 +19,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from reports.domain.money import usd_label
+from reports.domain.formats import duration_label, tokens_label
+from reports.domain.money import Cost, usd_label
 from reports.pipelines.registry import all_pipelines
+from reports.providers.pricing import models_cost
 from reports.web.analytics import queries as analytics
 from reports.web.analytics.queries import Period, StageRow
 
@@ -83,8 +86,8 @@ STAGE_COLUMNS: list[Column] = [
     ("tokens in", lambda r: r.tokens_in, "int"),
     ("tokens out", lambda r: r.tokens_out, "int"),
     ("tokens cached", lambda r: r.tokens_cached, "int"),
-    ("cost (USD)", lambda r: r.cost_usd, "usd"),
-    ("saved by caching (USD)", lambda r: r.cache_saved_usd, "usd"),
+    ("cost (USD)", lambda r: r.cost, "usd"),
+    ("saved by caching (USD)", lambda r: r.cache_saved_usd, "saving"),
     ("cost share", lambda r: r.cost_share, "pct"),
     ("retried", lambda r: r.retried, "int"),
     ("retry success rate", lambda r: r.retry_success_rate, "pct"),
@@ -103,12 +106,13 @@ DAY_COLUMNS: list[Column] = [
     ("streams", lambda d: d["streams"], "int"),
     ("tokens in", lambda d: d["tokens_in"], "int"),
     ("tokens out", lambda d: d["tokens_out"], "int"),
-    ("cost (USD)", lambda d: d["cost_usd"], "usd"),
+    ("cost (USD)", lambda d: d["cost"], "usd"),
 ]
 SUMMARY_ITEMS: list[tuple[str, str, str]] = [
     ("streams", "Streams", "int"),
     ("completed", "Completed", "int"),
-    ("failed", "Failed", "int"),
+    ("failed", "Failed (at least once)", "int"),
+    ("recovered", "Resumed after failing", "int"),
     ("cancelled", "Cancelled", "int"),
     ("active", "Still running", "int"),
     ("completion_rate", "Completion rate", "pct"),
@@ -119,8 +123,8 @@ SUMMARY_ITEMS: list[tuple[str, str, str]] = [
     ("tokens_in", "Tokens in", "int"),
     ("tokens_out", "Tokens out", "int"),
     ("tokens_cached", "Tokens cached", "int"),
-    ("cost_usd", "Cost (USD)", "usd"),
-    ("cache_saved_usd", "Saved by prompt caching (USD)", "usd"),
+    ("cost_usd", "Cost", "usd"),
+    ("cache_saved_usd", "Saved by prompt caching", "saving"),
 ]
 
 
@@ -129,32 +133,43 @@ def _kinds(counts: list[tuple[str, int]]) -> str:
 
 
 def raw(value: Any, kind: str) -> Any:
-    """A value for the CSV: plain numbers, rates as fractions."""
+    """A value for the CSV: plain numbers (seconds, USD with six decimals), rates as
+    fractions."""
+    if isinstance(value, Cost):
+        value = value.api
     if value is None:
         return ""
     if kind == "pct" or kind == "sec":
         return round(float(value), 4)
-    if kind == "usd":
+    if kind in ("usd", "saving"):
         return f"{Decimal(value):.6f}"
     return value
 
 
 def shown(value: Any, kind: str) -> str:
-    """A value for the page."""
+    """A value for the page, written as every other page writes it
+    (``reports/domain/formats.py``, ``reports/domain/money.py``)."""
+    if isinstance(value, Cost):
+        return value.label
     if value is None:
         return "-"
     if kind == "pct":
         return f"{float(value) * 100:.1f}%"
     if kind == "sec":
-        return f"{float(value):.1f} s"
+        return duration_label(float(value))
     if kind == "usd":
         return usd_label(Decimal(value))
+    if kind == "saving":  # nothing saved (no cache, or a free model): no amount to show
+        return usd_label(Decimal(value)) if value else "-"
     if kind == "int":
-        return f"{value:,}"
+        return tokens_label(value)
     return str(value)
 
 
 # --- charts (server-rendered SVG: geometry here, markup in the template) -----------
+# Horizontal room (SVG units) a day label needs: "06 Dec" is about 40 at the chart's font.
+LABEL_GAP = 56
+
 @dataclass
 class Rect:
     x: float
@@ -176,7 +191,8 @@ class Chart:
 
 
 def hbar_chart(title: str, rows: list[tuple[str, list[tuple[float, str, str]]]], *,
-               stacked: bool = True, legend: list[tuple[str, str]] | None = None) -> Chart:
+               stacked: bool = True, legend: list[tuple[str, str]] | None = None,
+               value_label: Callable[[float], str] | None = None) -> Chart:
     """One labelled row per item; segments (value, css, title) stacked or overlaid."""
     label_w, bar_w, row_h = 190, 420, 24
     totals = [sum(v for v, _, _ in segs) if stacked else max((v for v, _, _ in segs), default=0)
@@ -193,28 +209,33 @@ def hbar_chart(title: str, rows: list[tuple[str, list[tuple[float, str, str]]]],
             rects.append(Rect(x if stacked else label_w, y, max(width, 0), row_h - 8, css, tip))
             if stacked:
                 x += width
-        labels.append((label_w + total * scale + 6, y + 14, _short(total), "start"))
+        labels.append((label_w + total * scale + 6, y + 14, (value_label or _short)(total),
+                       "start"))
     return Chart(title, label_w + bar_w + 70, max(len(rows), 1) * row_h + 8, rects, labels,
                  legend or [])
 
 
-def column_chart(title: str, points: list[tuple[str, float, str]], css: str) -> Chart:
-    """Vertical bars (a day each), labelled at both ends and every few days."""
+def column_chart(title: str, points: list[tuple[str, float, str]], css: str,
+                 value_label: Callable[[float], str] | None = None) -> Chart:
+    """Vertical bars (a day each), labelled at both ends and every few days; no two
+    labels closer than ``LABEL_GAP`` (they overlapped: "06 Dec07 Dec")."""
     width, height, base = 680, 180, 150
     step = (width - 40) / max(len(points), 1)
     scale = (base - 20) / max([v for _, v, _ in points] + [1e-9])
     rects: list[Rect] = []
     labels: list[tuple[float, float, str, str]] = []
-    every = max(1, len(points) // 8)
+    every = max(1, math.ceil(LABEL_GAP / step))
+    last = len(points) - 1
     for index, (label, value, tip) in enumerate(points):
         x = 20 + index * step
         bar_h = value * scale
         bar_w = min(max(step - 2, 1), 48)  # a few days must not make slabs
         rects.append(Rect(x + (step - bar_w) / 2, base - bar_h, bar_w, bar_h, css, tip))
-        if index % every == 0 or index == len(points) - 1:
+        # The last day always; a periodic one only when it leaves room before the last.
+        if index == last or (index % every == 0 and last - index >= every):
             labels.append((x + step / 2, base + 16, label, "middle"))
     top = max([v for _, v, _ in points], default=0)
-    labels.append((20, 12, f"max {_short(top)}", "start"))
+    labels.append((20, 12, f"max {(value_label or _short)(top)}", "start"))
     return Chart(title, width, height, rects, labels, [])
 
 
@@ -224,7 +245,8 @@ def _short(value: float) -> str:
     return f"{value:.4g}"
 
 
-def charts_for(period: Period, rows: list[StageRow], days: list[dict[str, Any]]) -> list[Chart]:
+def charts_for(period: Period, rows: list[StageRow], days: list[dict[str, Any]],
+               models: list[str]) -> list[Chart]:
     def label(r: StageRow) -> str:
         return r.key if len({x.job_type for x in rows}) <= 1 else f"{r.job_type} · {r.key}"
 
@@ -237,23 +259,28 @@ def charts_for(period: Period, rows: list[StageRow], days: list[dict[str, Any]])
              "running or waiting to resume"),
         ]) for r in rows
     ], legend=[("ok", "completed"), ("bad", "failed"), ("off", "cancelled"), ("wait", "other")])
-    durations = hbar_chart("Duration per stage (seconds): p50 and p95", [
-        (label(r), [(r.p95_s or 0, "p95", f"p95 {r.p95_s or 0:.1f} s"),
-                    (r.p50_s or 0, "p50", f"p50 {r.p50_s or 0:.1f} s")])
+    durations = hbar_chart("Duration per stage: p50 and p95", [
+        (label(r), [(r.p95_s or 0, "p95", f"p95 {duration_label(r.p95_s or 0)}"),
+                    (r.p50_s or 0, "p50", f"p50 {duration_label(r.p50_s or 0)}")])
         for r in rows
-    ], stacked=False, legend=[("p50", "p50"), ("p95", "p95")])
-    cost = hbar_chart("Cost per stage (USD)", [
-        (label(r), [(float(r.cost_usd), "cost", usd_label(r.cost_usd))]) for r in rows
-    ])
+    ], stacked=False, legend=[("p50", "p50"), ("p95", "p95")], value_label=duration_label)
+
+    def money(value: float) -> str:
+        return models_cost(models, Decimal(str(value))).label
+
+    cost = hbar_chart("Cost per stage", [
+        (label(r), [(float(r.cost_usd), "cost", r.cost.label)]) for r in rows
+    ], value_label=money)
     by_day = {d["day"]: d for d in days}
     span = (period.end - period.start).days + 1
     every_day = [period.start + timedelta(days=n) for n in range(span)]
     empty = {"cost_usd": Decimal(0), "tokens_in": 0, "tokens_out": 0}
-    daily = column_chart("Cost per day (USD)", [
+    daily = column_chart("Cost per day", [
         (day.strftime("%d %b"), float(d["cost_usd"]),
-         f"{day:%Y-%m-%d}: {usd_label(d['cost_usd'])}, {d['tokens_in'] + d['tokens_out']:,} tokens")
+         f"{day:%Y-%m-%d}: {money(float(d['cost_usd']))}, "
+         f"{tokens_label(d['tokens_in'] + d['tokens_out'])} tokens")
         for day in every_day for d in [by_day.get(day, empty)]
-    ], "cost")
+    ], "cost", value_label=money)
     return [funnel, durations, cost, daily]
 
 
@@ -283,6 +310,11 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
     rows = analytics.stage_rows(period)
     days = analytics.per_day(period)
     summary.update(analytics.retry_totals(rows))
+    # Totals are written by the one rule: "free (offline)" when every model is free.
+    models = analytics.models_used(period)
+    summary["cost_usd"] = models_cost(models, summary["cost_usd"])
+    for day in days:
+        day["cost"] = models_cost(models, day["cost_usd"])
     if wants_csv:
         table = request.GET.get("table", "stages")
         stem = f"analytics-{period.job_type or 'all'}-{period.start}-{period.end}"
@@ -312,7 +344,7 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
         "day_header": [c[0] for c in DAY_COLUMNS],
         "day_table": [[shown(get(d), kind) for _, get, kind in DAY_COLUMNS] for d in days],
         "rows": rows,
-        "charts": charts_for(period, rows, days) if rows else [],
+        "charts": charts_for(period, rows, days, models) if rows else [],
         "query": query.urlencode(),
     }
     return render(request, "reports/analytics.html", context)

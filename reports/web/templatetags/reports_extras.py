@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
 
+from reports.domain.formats import duration_label, tokens_label
 from reports.domain.money import usd_label
 from reports.domain.rendering import render_markdown
 from reports.live import fragments as live
@@ -27,18 +29,15 @@ def streaming_report_progress(
 
 
 @register.filter
-def duration(seconds: float | None) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min."""
-    if seconds is None:
-        return "\u2013"  # an en dash: no value yet
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+def duration(seconds: float | timedelta | None) -> str:
+    """12 s, 3 min 05 s, 1 h 02 min (the one rule, ``reports.domain.formats``)."""
+    return duration_label(seconds)
+
+
+@register.filter
+def tokens(count: int | None) -> str:
+    """A token count, written the one way ("12,480")."""
+    return tokens_label(count)
 
 
 @register.filter
