@@ -119,6 +119,9 @@ class StreamingJob(models.Model):
     # False once any attempt's cost could not be known (usage missing, unpriced model).
     cost_complete = models.BooleanField(default=True)
     budget_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    # What it was forecast to cost and take when it was created (``POST /api/forecast/``'s
+    # answer, reports/streams/forecast.py): analytics compares it with what it cost.
+    forecast = models.JSONField(null=True, blank=True)
 
     # Live-update sequence: the runner keeps it in memory and checkpoints it.
     seq = models.BigIntegerField(default=0)

@@ -32,6 +32,7 @@ from reports.providers.offline import parse_offline_model
 from reports.runtime.admission import admit_waiting
 from reports.runtime.hooks import stream_ended
 from reports.runtime.leases import SEQ_GAP_ON_CLAIM, keeper
+from reports.streams.forecast import forecast_job
 from reports.streams.selectors import job_for_user, stream_for_user
 
 if TYPE_CHECKING:
@@ -132,6 +133,8 @@ def create_streaming_job(
     else:
         job = job_create(pipeline=pipeline, user=user, input_data=input_data,
                          before_create=before_create)
+    input_data = job.input_data()
+    forecast = forecast_job(job_type=type, input_data=input_data).as_json()
     try:
         with transaction.atomic():
             stream = StreamingJob.objects.create(
@@ -139,7 +142,8 @@ def create_streaming_job(
                 job_id=job.pk,
                 owner_id=job.owner_id,
                 title=job.title,
-                input_data=job.input_data(),
+                input_data=input_data,
+                forecast=forecast,
                 enqueued_at=timezone.now(),
                 waiting_for_slot=True,
                 requested_by_id=user.pk,

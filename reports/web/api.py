@@ -27,6 +27,7 @@ from reports.streams.services import ServiceError
 from reports.streams.snapshot import StageDetail, StreamSnapshot
 from reports.web.api_common import ErrorOut, ReportOut, report_out, request_user, stream_or_404
 from reports.web.api_documents import router as documents_router
+from reports.web.api_forecast import router as forecast_router
 from reports.web.api_tokens import router as tokens_router
 from reports.web.api_webhooks import router as webhooks_router
 from reports.web.auth import BearerToken
@@ -224,5 +225,6 @@ def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
 
 
 api.add_router("", documents_router)
+api.add_router("", forecast_router)
 api.add_router("", webhooks_router)
 api.add_router("", tokens_router)

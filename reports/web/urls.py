@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports.web import dev, forks, settings_page, views
+from reports.web import dev, forecasts, forks, settings_page, views
 from reports.web.analytics import views as analytics_views
 
 app_name = "reports"
@@ -11,6 +11,7 @@ urlpatterns = [
     path("dev/client/", dev.client_example, name="client_example"),
     path("analytics/", analytics_views.analytics_page, name="analytics"),
     path("settings/", settings_page.settings_page, name="settings"),
+    path("forecast/<str:job_type>/", forecasts.forecast_panel, name="forecast_panel"),
     path("streams/<str:stream_id>/", views.stream_detail, name="stream_detail"),
     path("streams/<str:stream_id>/resume/", views.stream_resume, name="stream_resume"),
     path("streams/<str:stream_id>/cancel/", views.stream_cancel, name="stream_cancel"),

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from reports.domain.money import usd_label
 from reports.pipelines.registry import all_pipelines
 from reports.web.analytics import queries as analytics
+from reports.web.analytics.forecasts import forecast_accuracy
 from reports.web.analytics.queries import Period, StageRow
 
 MAX_DAYS = 366
@@ -314,5 +315,6 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "charts": charts_for(period, rows, days) if rows else [],
         "query": query.urlencode(),
+        "forecasts": forecast_accuracy(period),
     }
     return render(request, "reports/analytics.html", context)

@@ -11,6 +11,7 @@ from reports.domain.rendering import render_markdown
 from reports.live import fragments as live
 from reports.models import StreamingJob
 from reports.streams.costs import stage_cost, stream_cost, version_cost
+from reports.web.forecasts import forecast_context
 
 register = template.Library()
 
@@ -24,6 +25,14 @@ def streaming_report_progress(
         **live.progress_context(stream, show_details=show_details),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("reports/_forecast.html")
+def forecast_panel(job_type: str, form: Any = None) -> dict[str, Any]:
+    """``{% forecast_panel "report" form %}``: what generating will cost and take, from the
+    form's inputs so far (refreshed by htmx as they change)."""
+    data = form.data if form is not None and form.is_bound else None
+    return forecast_context(job_type, data)
 
 
 @register.filter
