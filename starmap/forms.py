@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from django import forms
 
-from reports.web.forms import SchemaForm
+from reports.web.forms import JobForm
 from starmap.pipeline import StarmapInput
 
 
-class StarmapJobForm(SchemaForm):
+class StarmapJobForm(JobForm):
     schema = StarmapInput
     labels = {
         "title": "Starmap title",

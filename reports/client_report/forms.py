@@ -5,10 +5,10 @@ from __future__ import annotations
 from django import forms
 
 from reports.client_report.pipeline import ReportInput
-from reports.web.forms import SchemaForm
+from reports.web.forms import JobForm
 
 
-class ReportJobForm(SchemaForm):
+class ReportJobForm(JobForm):
     schema = ReportInput
     labels = {"client": "Client / organisation"}
     widgets = {

@@ -91,7 +91,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
         else:
             assert isinstance(job, ReportJob)
             if "generate" in request.POST:
-                generate(request, job)
+                generate(request, job, budget_usd=form.budget_usd)
             return redirect(job)
     return render(request, "client_report/job_form.html", {"form": form})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -15,7 +16,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import ValidationError as SchemaError
 
+from reports.domain.config import config, parse_budget
 from reports.domain.events import EventType, make_event
+from reports.domain.money import usd_label
 from reports.events.publisher import publish_on_commit
 from reports.models import (
     ACTIVE_STATUSES,
@@ -34,6 +37,7 @@ from reports.runtime.hooks import stream_ended
 from reports.runtime.leases import SEQ_GAP_ON_CLAIM, keeper
 from reports.streams.forecast import forecast_job
 from reports.streams.selectors import job_for_user, stream_for_user
+from reports.streams.snapshot import budget_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -86,6 +90,28 @@ def validated_inputs(pipeline: Pipeline, input_data: Any) -> Any:
         raise InvalidInput("Some inputs are missing or invalid.", details=errors) from None
 
 
+# The most a budget may be (the column holds 8 digits before the point, 4 after).
+MAX_BUDGET_USD = Decimal("99999999")
+
+
+def budget_from(value: Any) -> Decimal | None:
+    """A stream's budget in USD from a request (None: none given); InvalidInput unless it
+    is an amount over 0 with at most 4 decimals."""
+    problem = "must be an amount in USD over 0, with at most 4 decimals"
+    try:
+        amount = parse_budget(value)
+    except ValueError:
+        amount, ok = None, False
+    else:
+        ok = amount is None or (
+            amount <= MAX_BUDGET_USD and amount == amount.quantize(Decimal("0.0001"))
+        )
+    if isinstance(value, bool) or not ok:
+        raise InvalidInput(f"budget_usd {problem}.",
+                           details=[{"field": "budget_usd", "message": problem}])
+    return amount
+
+
 def job_create(
     *, pipeline: Pipeline, user: Any, input_data: Any,
     before_create: Callable[[], None] | None = None,
@@ -105,13 +131,15 @@ def create_streaming_job(
     type: str,
     input_data: Any = None,
     offline_model: str = "",
+    budget_usd: Decimal | None = None,
     before_create: Callable[[], None] | None = None,
 ) -> tuple[StreamingJob, bool]:
     """Start generating a job (creating the job from ``input_data`` if no ``job_id``).
 
     Returns ``(stream, created)``; when the job already has an active stream, that
     stream is returned with ``created=False`` (a database constraint guarantees one).
-    ``offline_model`` gives the offline model's speed and faults for this stream alone.
+    ``offline_model`` gives the offline model's speed and faults for this stream alone;
+    ``budget_usd`` caps what it may spend (default: ``STREAM_BUDGET_USD``; None: no cap).
     ``before_create`` runs once the request is found valid, before anything is saved
     (the creation quota: a refused input does not count against it).
     """
@@ -144,6 +172,7 @@ def create_streaming_job(
                 title=job.title,
                 input_data=input_data,
                 forecast=forecast,
+                budget_usd=budget_usd if budget_usd is not None else config().stream_budget_usd,
                 enqueued_at=timezone.now(),
                 waiting_for_slot=True,
                 requested_by_id=user.pk,
@@ -178,9 +207,11 @@ def owned_stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
 
 
 def _restart(
-    stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...], user: User
+    stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...], user: User,
+    fields: dict[str, Any] | None = None,
 ) -> StreamingJob:
-    """Put stages matching ``reset`` back to pending and enqueue the stream again."""
+    """Put stages matching ``reset`` back to pending and enqueue the stream again (with
+    ``fields`` of the stream changed in the same UPDATE)."""
     now = timezone.now()
     # A finished stream may still show the lease of the runner that is just letting go
     # of it: that runner writes nothing more, so only an active stream needs the lease
@@ -204,6 +235,7 @@ def _restart(
                     lease_expires_at=None,
                     waiting_for_slot=True,
                     requested_by_id=user.pk,
+                    **(fields or {}),
                 )
             )
             if not changed:
@@ -221,23 +253,34 @@ def _restart(
     return stream
 
 
-def resume_job(*, stream_id: uuid.UUID | str, user: User) -> StreamingJob:
+def resume_job(
+    *, stream_id: uuid.UUID | str, user: User, budget_usd: Decimal | None = None
+) -> StreamingJob:
     """Continue a failed, cancelled or interrupted stream from its first unfinished stage.
 
-    Completed stages are kept and never sent to the model again.
+    Completed stages are kept and never sent to the model again. ``budget_usd`` replaces
+    the stream's budget; a stream that has spent its budget resumes only with a higher one.
     """
     stream = owned_stream(stream_id, user)
     if stream.status == StreamStatus.COMPLETED:
         raise Conflict("The stream is already completed.")
     if stream.is_generating and not stream.is_unattended():
         return stream  # already running: resuming is a no-op
+    budget = budget_usd if budget_usd is not None else budget_of(stream)
+    if budget is not None and stream.cost_usd >= budget:
+        spent = usd_label(stream.cost_usd)
+        message = (f"It has spent {spent} of its {usd_label(budget)} budget: give a budget_usd "
+                   f"over {spent} to go on.")
+        raise InvalidInput(message, details=[{"field": "budget_usd", "message": message}])
     unfinished = ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
     return _restart(
         stream,
         unfinished,
         allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED),
         user=user,
+        fields={"budget_usd": budget_usd} if budget_usd is not None else None,
     )
+
 
 
 def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> StreamingJob:

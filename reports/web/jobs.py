@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TypeVar
 
 from django.contrib import messages
@@ -33,14 +34,16 @@ def offline_model_from(request: HttpRequest) -> str:
     return request.headers.get("X-Offline-Model", "")
 
 
-def generate(request: HttpRequest, job: BaseJob) -> None:
-    """Start (or regenerate) the job; a refusal becomes a message on the next page."""
+def generate(request: HttpRequest, job: BaseJob, *, budget_usd: Decimal | None = None) -> None:
+    """Start (or regenerate) the job (``budget_usd``: its cap, else the site's); a refusal
+    becomes a message on the next page."""
     try:
         services.create_streaming_job(
             job_id=job.pk,
             user=request.user,
             type=job.job_type,
             offline_model=offline_model_from(request),
+            budget_usd=budget_usd,
             before_create=lambda: check_creation_rate(request),
         )
     except ServiceError as exc:

@@ -98,9 +98,13 @@ def _act(
 @require_POST
 @login_required
 def stream_resume(request: AuthedRequest, stream_id: str) -> HttpResponse:
-    return _act(
-        request, stream_id, lambda: services.resume_job(stream_id=stream_id, user=request.user)
-    )
+    """Resume; the card's form after a budget stop sends a higher ``budget_usd``."""
+
+    def resume() -> StreamingJob:
+        budget = services.budget_from(request.POST.get("budget_usd") or None)
+        return services.resume_job(stream_id=stream_id, user=request.user, budget_usd=budget)
+
+    return _act(request, stream_id, resume)
 
 
 @require_POST

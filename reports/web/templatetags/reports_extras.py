@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -11,6 +12,7 @@ from reports.domain.rendering import render_markdown
 from reports.live import fragments as live
 from reports.models import StreamingJob
 from reports.streams.costs import stage_cost, stream_cost, version_cost
+from reports.streams.snapshot import budget_of
 from reports.web.forecasts import forecast_context
 
 register = template.Library()
@@ -95,6 +97,18 @@ def version_cost_label(report: Any) -> str:
 def usd(value: Any) -> str:
     """An amount in dollars, written the one way ("$0.42", "$0.0031")."""
     return "unknown" if value is None else usd_label(value)
+
+
+@register.filter
+def budget(stream: StreamingJob) -> Decimal | None:
+    """What the stream may spend in USD (its own budget, else the site's; None: no cap)."""
+    return budget_of(stream)
+
+
+@register.filter
+def suggested_budget(value: Decimal | None) -> str:
+    """A higher budget to offer when one was reached: twice the old one."""
+    return "" if value is None else f"{(value * 2).normalize():f}"
 
 
 @register.filter
