@@ -11,6 +11,9 @@ from starmap.pipeline import StarmapInput
 
 class StarmapJobForm(JobForm):
     schema = StarmapInput
+    review_points = {
+        "objectives": "Let me review the learning objectives before the rest is planned"
+    }
     labels = {
         "title": "Starmap title",
         "size": "Organisation size",

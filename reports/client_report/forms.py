@@ -11,6 +11,7 @@ from reports.web.forms import JobForm
 class ReportJobForm(JobForm):
     schema = ReportInput
     labels = {"client": "Client / organisation"}
+    review_points = {"outline": "Let me review the outline before the sections are written"}
     widgets = {
         "objective": forms.Textarea(attrs={"rows": 3}),
         "context_notes": forms.Textarea(attrs={"rows": 4}),

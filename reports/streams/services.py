@@ -132,6 +132,7 @@ def create_streaming_job(
     input_data: Any = None,
     offline_model: str = "",
     budget_usd: Decimal | None = None,
+    review_after: list[str] | None = None,
     before_create: Callable[[], None] | None = None,
 ) -> tuple[StreamingJob, bool]:
     """Start generating a job (creating the job from ``input_data`` if no ``job_id``).
@@ -139,7 +140,9 @@ def create_streaming_job(
     Returns ``(stream, created)``; when the job already has an active stream, that
     stream is returned with ``created=False`` (a database constraint guarantees one).
     ``offline_model`` gives the offline model's speed and faults for this stream alone;
-    ``budget_usd`` caps what it may spend (default: ``STREAM_BUDGET_USD``; None: no cap).
+    ``budget_usd`` caps what it may spend (default: ``STREAM_BUDGET_USD``; None: no cap);
+    ``review_after``: stage keys it waits after for its owner's review (reports/streams/
+    reviews.py). A job whose stream awaits review gets that stream back.
     ``before_create`` runs once the request is found valid, before anything is saved
     (the creation quota: a refused input does not count against it).
     """
@@ -147,15 +150,18 @@ def create_streaming_job(
         pipeline = get_pipeline(type)
     except UnknownJobType as exc:
         raise InvalidInput(str(exc)) from None
+    review_keys = checked_review_keys(pipeline, review_after)
     try:
         parse_offline_model(offline_model, default_rate=1.0)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     if job_id is not None:
         job = _job(pipeline=pipeline, job_id=job_id, user=user)
-        active = StreamingJob.objects.active().for_job(type, job.pk).first()
-        if active is not None:
-            return active, False
+        current = StreamingJob.objects.for_job(type, job.pk).filter(
+            status__in=(*ACTIVE_STATUSES, StreamStatus.AWAITING_REVIEW)
+        ).first()
+        if current is not None:
+            return current, False
         if before_create is not None:
             before_create()
     else:
@@ -173,6 +179,7 @@ def create_streaming_job(
                 input_data=input_data,
                 forecast=forecast,
                 budget_usd=budget_usd if budget_usd is not None else config().stream_budget_usd,
+                review_after=review_keys,
                 enqueued_at=timezone.now(),
                 waiting_for_slot=True,
                 requested_by_id=user.pk,
@@ -199,6 +206,22 @@ def create_streaming_job(
     return stream, True
 
 
+def checked_review_keys(pipeline: Pipeline, keys: Any) -> list[str]:
+    """``keys`` as the stages a new stream waits for review after (in pipeline order);
+    InvalidInput for anything that is not a list of the pipeline's stage keys."""
+    known = [spec.key for spec in pipeline.stages]
+    if keys is None:
+        return []
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        message = "review_after must be a list of stage keys."
+        raise InvalidInput(message, details=[{"field": "review_after", "message": message}])
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        message = f"Unknown stage {', '.join(map(repr, unknown))}: choose from {', '.join(known)}."
+        raise InvalidInput(message, details=[{"field": "review_after", "message": message}])
+    return [k for k in known if k in keys]
+
+
 def owned_stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
     stream = stream_for_user(stream_id, user)
     if stream is None:
@@ -206,7 +229,7 @@ def owned_stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
     return stream
 
 
-def _restart(
+def restart_stream(
     stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...], user: User,
     fields: dict[str, Any] | None = None,
 ) -> StreamingJob:
@@ -264,6 +287,8 @@ def resume_job(
     stream = owned_stream(stream_id, user)
     if stream.status == StreamStatus.COMPLETED:
         raise Conflict("The stream is already completed.")
+    if stream.status == StreamStatus.AWAITING_REVIEW:
+        raise Conflict("The stream waits for your review: approve, edit or rerun the stage.")
     if stream.is_generating and not stream.is_unattended():
         return stream  # already running: resuming is a no-op
     budget = budget_usd if budget_usd is not None else budget_of(stream)
@@ -273,7 +298,7 @@ def resume_job(
                    f"over {spent} to go on.")
         raise InvalidInput(message, details=[{"field": "budget_usd", "message": message}])
     unfinished = ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
-    return _restart(
+    return restart_stream(
         stream,
         unfinished,
         allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED),
@@ -291,6 +316,8 @@ def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> Streamin
         raise NotFound(f"No stage {key!r} in this stream.")
     if stream.is_generating and not stream.is_unattended():
         raise Conflict("The stream is running; cancel it first or wait for it to finish.")
+    if stream.status == StreamStatus.AWAITING_REVIEW:
+        raise Conflict("The stream waits for your review: approve, edit or rerun that stage.")
     if stage.status in (StageStatus.PENDING, StageStatus.RUNNING):
         raise Conflict(f"Stage {key!r} has not run yet; Resume runs it.")
     try:
@@ -300,7 +327,7 @@ def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> Streamin
     keys = {key, *stale}
     # Everything unfinished runs too, so the stream can complete.
     reset = Q(key__in=keys) | ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
-    return _restart(
+    return restart_stream(
         stream,
         reset,
         allowed=(
@@ -319,7 +346,8 @@ def cancel_job(
     """Stop a stream now: its runner closes the model's stream within a heartbeat; a
     stream nobody is running is cancelled on the spot. Partial text is kept."""
     stream = owned_stream(stream_id, user)
-    if not stream.is_generating:
+    waiting = stream.status == StreamStatus.AWAITING_REVIEW  # nothing runs: stop it here
+    if not (stream.is_generating or waiting):
         return stream
     StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES).update(
         cancel_requested=True, cancel_reason=reason
@@ -330,8 +358,12 @@ def cancel_job(
     with transaction.atomic():
         # Past whatever a dead runner published after its last checkpoint.
         stopped = (
-            StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES)
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            StreamingJob.objects.filter(pk=stream.pk)
+            .filter(
+                Q(status__in=ACTIVE_STATUSES, lease_expires_at__isnull=True)
+                | Q(status__in=ACTIVE_STATUSES, lease_expires_at__lt=now)
+                | Q(status=StreamStatus.AWAITING_REVIEW)
+            )
             .update(
                 status=StreamStatus.CANCELLED,
                 finished_at=now,

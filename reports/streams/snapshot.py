@@ -137,6 +137,9 @@ class StreamSnapshot(BaseModel):
     # What it may spend (USD; null: no cap). Reaching it ends the stream failed,
     # error_kind "budget_exceeded"; Resume with a higher budget_usd goes on.
     budget_usd: str | None = None
+    # Review points: the stages that are written and wait for their owner's review (the
+    # stream is "awaiting_review" once nothing else can run).
+    awaiting_review: list[str] = []
     stages: list[StageSnapshot]
 
     @classmethod
@@ -180,5 +183,6 @@ class StreamSnapshot(BaseModel):
             seq=stream.seq,
             queue_position=queue_position,
             budget_usd=money_str(budget_of(stream)),
+            awaiting_review=stream.review_gates(stages),
             stages=[StageSnapshot.of(stage, slow=stage.key in slow) for stage in stages],
         )

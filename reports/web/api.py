@@ -31,6 +31,7 @@ from reports.streams.snapshot import StageDetail, StreamSnapshot
 from reports.web.api_common import ErrorOut, ReportOut, report_out, request_user, stream_or_404
 from reports.web.api_documents import router as documents_router
 from reports.web.api_forecast import router as forecast_router
+from reports.web.api_reviews import router as reviews_router
 from reports.web.api_tokens import router as tokens_router
 from reports.web.api_webhooks import router as webhooks_router
 from reports.web.auth import BearerToken
@@ -54,6 +55,8 @@ class StreamIn(Schema):
     input_data: dict[str, Any] | None = None
     # What the stream may spend in USD (> 0); default STREAM_BUDGET_USD, unset: no cap.
     budget_usd: Decimal | None = None
+    # Stage keys after which the stream waits for its owner's review (unknown keys: 422).
+    review_after: list[str] | None = None
 
     @field_validator("budget_usd", mode="before")
     @classmethod
@@ -194,6 +197,7 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
         input_data=payload.input_data,
         offline_model=offline_model_from(request),
         budget_usd=budget,
+        review_after=payload.review_after,
         before_create=lambda: check_creation_rate(request),  # a 422 does not count
     )
     return Status(201 if created else 200, stream_snapshot(stream))
@@ -281,5 +285,6 @@ def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
 
 api.add_router("", documents_router)
 api.add_router("", forecast_router)
+api.add_router("", reviews_router)
 api.add_router("", webhooks_router)
 api.add_router("", tokens_router)

@@ -217,10 +217,19 @@ class SchemaForm(forms.Form):
 
 class JobForm(SchemaForm):
     """A job type's form: its inputs, and the options of the generation it starts
-    (``budget_usd``: what it may spend)."""
+    (``budget_usd``: what it may spend; a checkbox per review point the job type offers,
+    ``review_points``: stage key -> what the person is asked)."""
+
+    review_points: ClassVar[dict[str, str]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for key, label in self.review_points.items():
+            self.fields[f"review_{key}"] = forms.BooleanField(
+                required=False, label=label,
+                help_text="The stream waits for you there, holding nothing; approve, edit or "
+                "rerun that stage on its card, then it goes on.",
+            )
         default = config().stream_budget_usd
         self.fields["budget_usd"] = forms.DecimalField(
             required=False, label="Spending cap (USD)", min_value=Decimal("0.0001"),
@@ -230,6 +239,20 @@ class JobForm(SchemaForm):
             "goes on. " + (f"Empty: the site's cap, {usd_label(default)}." if default
                            else "Empty: no cap."),
         )
+
+    @property
+    def input_fields(self) -> list[forms.BoundField]:
+        """The job's inputs (the options come after them)."""
+        return [self[name] for name in self.fields if name in self.schema.model_fields]
+
+    @property
+    def review_fields(self) -> list[forms.BoundField]:
+        return [self[f"review_{key}"] for key in self.review_points]
+
+    @property
+    def review_after(self) -> list[str]:
+        """The review points chosen for the first generation."""
+        return [key for key in self.review_points if self.cleaned_data.get(f"review_{key}")]
 
     @property
     def budget_usd(self) -> Decimal | None:

@@ -16,6 +16,8 @@ urlpatterns = [
     path("streams/<str:stream_id>/resume/", views.stream_resume, name="stream_resume"),
     path("streams/<str:stream_id>/cancel/", views.stream_cancel, name="stream_cancel"),
     path("streams/<str:stream_id>/stages/<str:key>/retry/", views.stage_retry, name="stage_retry"),
+    path("streams/<str:stream_id>/stages/<str:key>/review/", views.stage_review,
+         name="stage_review"),
     path("streams/<str:stream_id>/fork/", forks.fork_page, name="stream_fork"),
     path("streams/<str:stream_id>/fork/plan/", forks.fork_plan, name="stream_fork_plan"),
     path("jobs/<str:job_id>/versions/", forks.versions_panel, name="job_versions"),

@@ -25,6 +25,7 @@ from reports.live.fragments import progress_context
 from reports.models import StreamingJob
 from reports.pipelines import UnknownJobType, get_pipeline
 from reports.streams import services
+from reports.streams.reviews import review_stage
 from reports.streams.selectors import report_for_user, stream_for_user
 from reports.streams.services import ServiceError
 from reports.web.downloads import attachment
@@ -112,6 +113,22 @@ def stream_resume(request: AuthedRequest, stream_id: str) -> HttpResponse:
 def stream_cancel(request: AuthedRequest, stream_id: str) -> HttpResponse:
     return _act(
         request, stream_id, lambda: services.cancel_job(stream_id=stream_id, user=request.user)
+    )
+
+
+@require_POST
+@login_required
+def stage_review(request: AuthedRequest, stream_id: str, key: str) -> HttpResponse:
+    """The card's review form: approve, save the edited text (a JSON stage's is checked
+    against its shape) or write the stage again with instructions."""
+    return _act(
+        request,
+        stream_id,
+        lambda: review_stage(
+            stream_id=stream_id, key=key, user=request.user,
+            action=request.POST.get("action", ""), text=request.POST.get("text"),
+            instructions=request.POST.get("instructions", ""),
+        ),
     )
 
 

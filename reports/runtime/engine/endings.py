@@ -67,6 +67,24 @@ class Endings:
         )
         return StreamStatus.FAILED
 
+    def finish_awaiting_review(self, keys: list[str]) -> str:
+        """Stop before the stages that depend on ``keys`` until they are reviewed: the
+        lease is given up with the ending, so the wait holds nothing."""
+        self.state.save_ending(
+            status=StreamStatus.AWAITING_REVIEW,
+            current_stage="",
+            cancel_requested=False,
+            waiting_for_slot=False,
+            progress=self.state.progress(),
+        )
+        self.state.emit(
+            EventType.STREAM_AWAITING_REVIEW,
+            status=StreamStatus.AWAITING_REVIEW,
+            awaiting_review=keys,
+            progress=self.state.progress(),
+        )
+        return StreamStatus.AWAITING_REVIEW
+
     def finish_cancelled(self) -> str:
         """End the stream as cancelled by its user; one its budget stopped ends failed."""
         reason = self.state.held.cancel_reason or "user"

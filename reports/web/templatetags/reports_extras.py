@@ -112,6 +112,13 @@ def suggested_budget(value: Decimal | None) -> str:
 
 
 @register.filter
+def under_review(stream: StreamingJob, stages: list[dict[str, Any]]) -> list[Any]:
+    """The stages (rows) of the template's ``stages`` that wait for their review."""
+    gates = set(stream.review_gates(item["obj"] for item in stages))
+    return [item["obj"] for item in stages if item["obj"].key in gates]
+
+
+@register.filter
 def stage_title(key: str, stages: list[dict[str, Any]]) -> str:
     """The title of the stage ``key`` among the template's stages, or the key itself."""
     for stage in stages:
