@@ -277,7 +277,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LLM_TOTAL_TIMEOUT_SECONDS", number, 600.0, RETRIES, "One model call, whole."),
     # --- Costs, limits and fair sharing
     Variable("STREAM_BUDGET_USD", str, "", LIMITS,
-             "Cancel a stream whose cost reaches this many USD (a job may set its own); "
+             "The budget of a new stream in USD (`budget_usd` on the API and the forms "
+             "overrides it): reaching it stops the stream, failed with `budget_exceeded`; "
              "a value that is not a positive amount stops `manage.py check`.",
              shown="unset"),
     Variable("STREAMS_PER_USER_PER_MINUTE", int, 20, LIMITS,

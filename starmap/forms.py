@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from django import forms
 
-from reports.web.forms import SchemaForm
+from reports.web.forms import JobForm
 from starmap.pipeline import StarmapInput
 
 
-class StarmapJobForm(SchemaForm):
+class StarmapJobForm(JobForm):
     schema = StarmapInput
+    review_points = {
+        "objectives": "Let me review the learning objectives before the rest is planned"
+    }
     labels = {
         "title": "Starmap title",
         "size": "Organisation size",

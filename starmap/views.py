@@ -78,7 +78,7 @@ def job_create(request: HtmxHttpRequest) -> HttpResponse:
             return reswap(retarget(response, "#starmap-form"), "outerHTML")
         return render(request, "starmap/job_form.html", {"form": form})
     if "generate" in request.POST:
-        generate(request, job)
+        generate(request, job, budget_usd=form.budget_usd, review_after=form.review_after)
     if not request.htmx:
         messages.success(request, f"Starmap \"{job.title}\" created.")
         return redirect("starmap:job_list")

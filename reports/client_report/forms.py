@@ -5,12 +5,13 @@ from __future__ import annotations
 from django import forms
 
 from reports.client_report.pipeline import ReportInput
-from reports.web.forms import SchemaForm
+from reports.web.forms import JobForm
 
 
-class ReportJobForm(SchemaForm):
+class ReportJobForm(JobForm):
     schema = ReportInput
     labels = {"client": "Client / organisation"}
+    review_points = {"outline": "Let me review the outline before the sections are written"}
     widgets = {
         "objective": forms.Textarea(attrs={"rows": 3}),
         "context_notes": forms.Textarea(attrs={"rows": 4}),

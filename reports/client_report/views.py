@@ -91,7 +91,8 @@ def job_create(request: HttpRequest) -> HttpResponse:
         else:
             assert isinstance(job, ReportJob)
             if "generate" in request.POST:
-                generate(request, job)
+                generate(request, job, budget_usd=form.budget_usd,
+                         review_after=form.review_after)
             return redirect(job)
     return render(request, "client_report/job_form.html", {"form": form})
 

@@ -24,11 +24,14 @@ class EventType(StrEnum):
     STREAM_COMPLETED = "stream.completed"
     STREAM_FAILED = "stream.failed"
     STREAM_CANCELLED = "stream.cancelled"
+    # Waits for its owner to review a stage (``awaiting_review``: the keys).
+    STREAM_AWAITING_REVIEW = "stream.awaiting_review"
 
 
 # The events after which a stream publishes nothing more (until it is resumed).
 FINAL_EVENTS = frozenset(
-    {EventType.STREAM_COMPLETED, EventType.STREAM_FAILED, EventType.STREAM_CANCELLED}
+    {EventType.STREAM_COMPLETED, EventType.STREAM_FAILED, EventType.STREAM_CANCELLED,
+     EventType.STREAM_AWAITING_REVIEW}
 )
 # Every event but a delta changes more than one stage's text: pages re-render for them.
 BOUNDARY_EVENTS = frozenset(EventType) - {EventType.STAGE_DELTA}

@@ -14,6 +14,7 @@ ADVICE = {
     "config": "The site's model settings are wrong. An administrator must fix them, then Resume.",
     "internal": "Something went wrong on our side. Your finished stages are saved; Resume.",
     "budget": "The stream reached its cost budget. Raise the budget, then Resume.",
+    "budget_exceeded": "The stream reached its cost budget. Resume with a higher budget.",
     "overloaded": "The model's provider is overloaded. Resume in a few minutes.",
     "context_length": "The inputs and earlier stages are too long for this model. Shorten the "
     "inputs, or choose a model with a larger context window (LLM_STAGE_MODELS), then Retry.",

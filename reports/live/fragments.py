@@ -198,10 +198,10 @@ def announcement_for(event: dict[str, Any], titles: dict[str, str]) -> str:
     if kind == EventType.STREAM_COMPLETED:
         return "Done: the document is ready to open."
     if kind == EventType.STREAM_FAILED:
+        if event.get("error_kind") == "budget_exceeded":
+            return "Generation stopped: the cost budget was reached."
         return "Generation stopped on an error."
     if kind == EventType.STREAM_CANCELLED:
-        if event.get("reason") == "budget":
-            return "Generation stopped: the cost budget was reached."
         return "Generation cancelled."
     return ""
 

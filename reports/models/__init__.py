@@ -3,6 +3,7 @@ API tokens, webhooks and notices. Everything above imports them from here."""
 
 from __future__ import annotations
 
+from reports.models.access import is_staff, may_see, visible_to
 from reports.models.jobs import BaseJob, ReportJob
 from reports.models.notify import (
     DeliveryAttempt,
@@ -27,9 +28,6 @@ from reports.models.streams import (
     StreamingJobQuerySet,
     StreamStatus,
     VersionReason,
-    is_staff,
-    may_see,
-    visible_to,
 )
 from reports.models.tokens import (
     ApiToken,

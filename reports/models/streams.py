@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -15,13 +16,11 @@ from django.utils import timezone
 
 from reports.domain.events import stream_group
 from reports.domain.limits import JOB_TITLE_MAX_LENGTH
+from reports.models.access import is_staff, visible_to
 from reports.models.sources import StageSource
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-
-Rows = TypeVar("Rows", bound=models.QuerySet[Any])
 
 
 class StreamStatus(models.TextChoices):
@@ -30,6 +29,9 @@ class StreamStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Stopped after a review stage until its owner approves, edits or reruns it: not
+    # active (it holds no runner, lease or slot).
+    AWAITING_REVIEW = "awaiting_review", "Awaiting review"
 
 
 ACTIVE_STATUSES = (StreamStatus.PENDING, StreamStatus.RUNNING)
@@ -43,27 +45,6 @@ class StageStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     SKIPPED = "skipped", "Skipped"
-
-
-def is_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Staff see and act on every stream, job and document."""
-    return bool(getattr(user, "is_staff", False))
-
-
-def may_see(user: AbstractBaseUser | AnonymousUser, owner_id: Any) -> bool:
-    """``visible_to``'s rule for one row whose owner is known (the live sockets cache
-    owners so a handshake needs no query): the owner, or staff."""
-    return bool(user.is_authenticated and (is_staff(user) or owner_id == user.pk))
-
-
-def visible_to(queryset: Rows, user: AbstractBaseUser | AnonymousUser) -> Rows:
-    """The rows of ``queryset`` that ``user`` may see: their own (``owner``), or every
-    row for staff; nothing for an anonymous visitor. The one ownership rule."""
-    if not user.is_authenticated:
-        return queryset.none()
-    if is_staff(user):
-        return queryset
-    return queryset.filter(owner=user)
 
 
 class StreamingJobQuerySet(models.QuerySet["StreamingJob"]):
@@ -120,6 +101,13 @@ class StreamingJob(models.Model):
     # False once any attempt's cost could not be known (usage missing, unpriced model).
     cost_complete = models.BooleanField(default=True)
     budget_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    # What it was forecast to cost and take when it was created (``POST /api/forecast/``'s
+    # answer, reports/streams/forecast.py): analytics compares it with what it cost.
+    forecast = models.JSONField(null=True, blank=True)
+    # Review points: the stages after which it waits for its owner (``review_after``),
+    # and those of them the owner approved or edited (``reviewed``).
+    review_after = models.JSONField(default=list, blank=True)
+    reviewed = models.JSONField(default=list, blank=True)
 
     # Live-update sequence: the runner keeps it in memory and checkpoints it.
     seq = models.BigIntegerField(default=0)
@@ -229,6 +217,12 @@ class StreamingJob(models.Model):
             and expires < (now or timezone.now())
         )
 
+    def review_gates(self, stages: Iterable[Stage]) -> list[str]:
+        """The review stages that are written and wait for their owner's review: no stage
+        that depends on them starts until then."""
+        done = {s.key for s in stages if s.status == StageStatus.COMPLETED}
+        return [k for k in self.review_after or [] if k in done and k not in (self.reviewed or [])]
+
     def can_be_seen_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
         return bool(user.is_authenticated and (self.owner_id == user.pk or is_staff(user)))
 
@@ -272,6 +266,8 @@ class Stage(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # This run's model (or assembly), a person's edit, or copied from the forked stream.
     source = models.CharField(max_length=8, choices=StageSource.choices, default="model")
+    # A person's instructions for this stage's next run (a review's "rerun").
+    instructions = models.TextField(blank=True)
 
     objects = StageQuerySet.as_manager()
 

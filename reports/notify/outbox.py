@@ -18,7 +18,8 @@ from reports.notify.preferences import wants_email
 from reports.streams.selectors import stream_snapshot
 
 # The endings the owner can be e-mailed about (a cancel is their own doing).
-NOTICE_EVENTS = (EventType.STREAM_COMPLETED, EventType.STREAM_FAILED)
+NOTICE_EVENTS = (EventType.STREAM_COMPLETED, EventType.STREAM_FAILED,
+                 EventType.STREAM_AWAITING_REVIEW)
 
 
 def delivery_body(

@@ -167,9 +167,13 @@ def notice_message(notice: EmailNotice) -> tuple[str, str]:
         reverse("reports:report_detail", args=[report.pk]) if report is not None
         else reverse("reports:stream_detail", args=[stream.pk])
     )
+    review = notice.event.endswith("awaiting_review")
+    stages = list(stream.stages.in_order())
+    waiting = [s.title for s in stages if s.key in stream.review_gates(stages)]
     context = {"stream": stream, "title": title, "completed": completed,
-               "url": config().site_url + path}
-    subject = f"Ready: {title}" if completed else f"Stopped: {title}"
+               "url": config().site_url + path, "review": review, "waiting": waiting}
+    subject = (f"Waiting for your review: {title}" if review
+               else f"Ready: {title}" if completed else f"Stopped: {title}")
     return subject, render_to_string("reports/email_notice.txt", context)
 
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     User = AbstractBaseUser | AnonymousUser
 
 # The events a webhook may ask for (the contract's three endings).
-WEBHOOK_EVENTS = (EventType.STREAM_COMPLETED, EventType.STREAM_FAILED, EventType.STREAM_CANCELLED)
+WEBHOOK_EVENTS = (EventType.STREAM_COMPLETED, EventType.STREAM_FAILED, EventType.STREAM_CANCELLED,
+                  EventType.STREAM_AWAITING_REVIEW)
 MAX_WEBHOOKS_PER_USER = 20
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -15,7 +16,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import ValidationError as SchemaError
 
+from reports.domain.config import config, parse_budget
 from reports.domain.events import EventType, make_event
+from reports.domain.money import usd_label
 from reports.events.publisher import publish_on_commit
 from reports.models import (
     ACTIVE_STATUSES,
@@ -33,7 +36,9 @@ from reports.providers.offline import parse_offline_model
 from reports.runtime.admission import admit_waiting
 from reports.runtime.hooks import stream_ended
 from reports.runtime.leases import SEQ_GAP_ON_CLAIM, keeper
+from reports.streams.forecast import forecast_job
 from reports.streams.selectors import job_for_user, stream_for_user
+from reports.streams.snapshot import budget_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -86,6 +91,28 @@ def validated_inputs(pipeline: Pipeline, input_data: Any) -> Any:
         raise InvalidInput("Some inputs are missing or invalid.", details=errors) from None
 
 
+# The most a budget may be (the column holds 8 digits before the point, 4 after).
+MAX_BUDGET_USD = Decimal("99999999")
+
+
+def budget_from(value: Any) -> Decimal | None:
+    """A stream's budget in USD from a request (None: none given); InvalidInput unless it
+    is an amount over 0 with at most 4 decimals."""
+    problem = "must be an amount in USD over 0, with at most 4 decimals"
+    try:
+        amount = parse_budget(value)
+    except ValueError:
+        amount, ok = None, False
+    else:
+        ok = amount is None or (
+            amount <= MAX_BUDGET_USD and amount == amount.quantize(Decimal("0.0001"))
+        )
+    if isinstance(value, bool) or not ok:
+        raise InvalidInput(f"budget_usd {problem}.",
+                           details=[{"field": "budget_usd", "message": problem}])
+    return amount
+
+
 def job_create(
     *, pipeline: Pipeline, user: Any, input_data: Any,
     before_create: Callable[[], None] | None = None,
@@ -105,13 +132,18 @@ def create_streaming_job(
     type: str,
     input_data: Any = None,
     offline_model: str = "",
+    budget_usd: Decimal | None = None,
+    review_after: list[str] | None = None,
     before_create: Callable[[], None] | None = None,
 ) -> tuple[StreamingJob, bool]:
     """Start generating a job (creating the job from ``input_data`` if no ``job_id``).
 
     Returns ``(stream, created)``; when the job already has an active stream, that
     stream is returned with ``created=False`` (a database constraint guarantees one).
-    ``offline_model`` gives the offline model's speed and faults for this stream alone.
+    ``offline_model`` gives the offline model's speed and faults for this stream alone;
+    ``budget_usd`` caps what it may spend (default: ``STREAM_BUDGET_USD``; None: no cap);
+    ``review_after``: stage keys it waits after for its owner's review (reports/streams/
+    reviews.py). A job whose stream awaits review gets that stream back.
     ``before_create`` runs once the request is found valid, before anything is saved
     (the creation quota: a refused input does not count against it).
     """
@@ -119,20 +151,25 @@ def create_streaming_job(
         pipeline = get_pipeline(type)
     except UnknownJobType as exc:
         raise InvalidInput(str(exc)) from None
+    review_keys = checked_review_keys(pipeline, review_after)
     try:
         parse_offline_model(offline_model, default_rate=1.0)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     if job_id is not None:
         job = _job(pipeline=pipeline, job_id=job_id, user=user)
-        active = StreamingJob.objects.active().for_job(type, job.pk).first()
-        if active is not None:
-            return active, False
+        current = StreamingJob.objects.for_job(type, job.pk).filter(
+            status__in=(*ACTIVE_STATUSES, StreamStatus.AWAITING_REVIEW)
+        ).first()
+        if current is not None:
+            return current, False
         if before_create is not None:
             before_create()
     else:
         job = job_create(pipeline=pipeline, user=user, input_data=input_data,
                          before_create=before_create)
+    input_data = job.input_data()
+    forecast = forecast_job(job_type=type, input_data=input_data).as_json()
     try:
         with transaction.atomic():
             stream = StreamingJob.objects.create(
@@ -140,7 +177,10 @@ def create_streaming_job(
                 job_id=job.pk,
                 owner_id=job.owner_id,
                 title=job.title,
-                input_data=job.input_data(),
+                input_data=input_data,
+                forecast=forecast,
+                budget_usd=budget_usd if budget_usd is not None else config().stream_budget_usd,
+                review_after=review_keys,
                 enqueued_at=timezone.now(),
                 waiting_for_slot=True,
                 requested_by_id=user.pk,
@@ -167,6 +207,22 @@ def create_streaming_job(
     return stream, True
 
 
+def checked_review_keys(pipeline: Pipeline, keys: Any) -> list[str]:
+    """``keys`` as the stages a new stream waits for review after (in pipeline order);
+    InvalidInput for anything that is not a list of the pipeline's stage keys."""
+    known = [spec.key for spec in pipeline.stages]
+    if keys is None:
+        return []
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        message = "review_after must be a list of stage keys."
+        raise InvalidInput(message, details=[{"field": "review_after", "message": message}])
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        message = f"Unknown stage {', '.join(map(repr, unknown))}: choose from {', '.join(known)}."
+        raise InvalidInput(message, details=[{"field": "review_after", "message": message}])
+    return [k for k in known if k in keys]
+
+
 def owned_stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
     stream = stream_for_user(stream_id, user)
     if stream is None:
@@ -174,10 +230,12 @@ def owned_stream(stream_id: uuid.UUID | str, user: User) -> StreamingJob:
     return stream
 
 
-def _restart(
-    stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...], user: User
+def restart_stream(
+    stream: StreamingJob, reset: Q, *, allowed: tuple[str, ...], user: User,
+    fields: dict[str, Any] | None = None,
 ) -> StreamingJob:
-    """Put stages matching ``reset`` back to pending and enqueue the stream again."""
+    """Put stages matching ``reset`` back to pending and enqueue the stream again (with
+    ``fields`` of the stream changed in the same UPDATE)."""
     now = timezone.now()
     # A finished stream may still show the lease of the runner that is just letting go
     # of it: that runner writes nothing more, so only an active stream needs the lease
@@ -201,6 +259,7 @@ def _restart(
                     lease_expires_at=None,
                     waiting_for_slot=True,
                     requested_by_id=user.pk,
+                    **(fields or {}),
                 )
             )
             if not changed:
@@ -218,23 +277,36 @@ def _restart(
     return stream
 
 
-def resume_job(*, stream_id: uuid.UUID | str, user: User) -> StreamingJob:
+def resume_job(
+    *, stream_id: uuid.UUID | str, user: User, budget_usd: Decimal | None = None
+) -> StreamingJob:
     """Continue a failed, cancelled or interrupted stream from its first unfinished stage.
 
-    Completed stages are kept and never sent to the model again.
+    Completed stages are kept and never sent to the model again. ``budget_usd`` replaces
+    the stream's budget; a stream that has spent its budget resumes only with a higher one.
     """
     stream = owned_stream(stream_id, user)
     if stream.status == StreamStatus.COMPLETED:
         raise Conflict("The stream is already completed.")
+    if stream.status == StreamStatus.AWAITING_REVIEW:
+        raise Conflict("The stream waits for your review: approve, edit or rerun the stage.")
     if stream.is_generating and not stream.is_unattended():
         return stream  # already running: resuming is a no-op
+    budget = budget_usd if budget_usd is not None else budget_of(stream)
+    if budget is not None and stream.cost_usd >= budget:
+        spent = usd_label(stream.cost_usd)
+        message = (f"It has spent {spent} of its {usd_label(budget)} budget: give a budget_usd "
+                   f"over {spent} to go on.")
+        raise InvalidInput(message, details=[{"field": "budget_usd", "message": message}])
     unfinished = ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
-    return _restart(
+    return restart_stream(
         stream,
         unfinished,
         allowed=(*ACTIVE_STATUSES, StreamStatus.FAILED, StreamStatus.CANCELLED),
         user=user,
+        fields={"budget_usd": budget_usd} if budget_usd is not None else None,
     )
+
 
 
 def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> StreamingJob:
@@ -245,6 +317,8 @@ def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> Streamin
         raise NotFound(f"No stage {key!r} in this stream.")
     if stream.is_generating and not stream.is_unattended():
         raise Conflict("The stream is running; cancel it first or wait for it to finish.")
+    if stream.status == StreamStatus.AWAITING_REVIEW:
+        raise Conflict("The stream waits for your review: approve, edit or rerun that stage.")
     if stage.status in (StageStatus.PENDING, StageStatus.RUNNING):
         raise Conflict(f"Stage {key!r} has not run yet; Resume runs it.")
     try:
@@ -254,7 +328,7 @@ def retry_stage(*, stream_id: uuid.UUID | str, key: str, user: User) -> Streamin
     keys = {key, *stale}
     # Everything unfinished runs too, so the stream can complete.
     reset = Q(key__in=keys) | ~Q(status__in=[StageStatus.COMPLETED, StageStatus.SKIPPED])
-    return _restart(
+    return restart_stream(
         stream,
         reset,
         allowed=(
@@ -273,7 +347,8 @@ def cancel_job(
     """Stop a stream now: its runner closes the model's stream within a heartbeat; a
     stream nobody is running is cancelled on the spot. Partial text is kept."""
     stream = owned_stream(stream_id, user)
-    if not stream.is_generating:
+    waiting = stream.status == StreamStatus.AWAITING_REVIEW  # nothing runs: stop it here
+    if not (stream.is_generating or waiting):
         return stream
     StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES).update(
         cancel_requested=True, cancel_reason=reason
@@ -284,8 +359,12 @@ def cancel_job(
     with transaction.atomic():
         # Past whatever a dead runner published after its last checkpoint.
         stopped = (
-            StreamingJob.objects.filter(pk=stream.pk, status__in=ACTIVE_STATUSES)
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            StreamingJob.objects.filter(pk=stream.pk)
+            .filter(
+                Q(status__in=ACTIVE_STATUSES, lease_expires_at__isnull=True)
+                | Q(status__in=ACTIVE_STATUSES, lease_expires_at__lt=now)
+                | Q(status=StreamStatus.AWAITING_REVIEW)
+            )
             .update(
                 status=StreamStatus.CANCELLED,
                 finished_at=now,

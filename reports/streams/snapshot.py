@@ -7,14 +7,21 @@ them (``stream_snapshot``, ``stage_detail``)."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
+from reports.domain.config import config
 from reports.domain.money import money_str
 from reports.models import Stage, StreamingJob
 from reports.streams.costs import stage_cost, stream_cost
 from reports.streams.eta import Estimate
+
+
+def budget_of(stream: StreamingJob) -> Decimal | None:
+    """What the stream may spend: its own budget, else ``STREAM_BUDGET_USD`` (None: no cap)."""
+    return stream.budget_usd if stream.budget_usd is not None else config().stream_budget_usd
 
 
 def iso(value: datetime | None) -> str | None:
@@ -131,6 +138,12 @@ class StreamSnapshot(BaseModel):
     seq: int
     # Null unless the stream waits for one of its owner's slots (1 = next).
     queue_position: int | None = None
+    # What it may spend (USD; null: no cap). Reaching it ends the stream failed,
+    # error_kind "budget_exceeded"; Resume with a higher budget_usd goes on.
+    budget_usd: str | None = None
+    # Review points: the stages that are written and wait for their owner's review (the
+    # stream is "awaiting_review" once nothing else can run).
+    awaiting_review: list[str] = []
     stages: list[StageSnapshot]
 
     @classmethod
@@ -173,5 +186,7 @@ class StreamSnapshot(BaseModel):
             is_failed=stream.is_failed,
             seq=stream.seq,
             queue_position=queue_position,
+            budget_usd=money_str(budget_of(stream)),
+            awaiting_review=stream.review_gates(stages),
             stages=[StageSnapshot.of(stage, slow=stage.key in slow) for stage in stages],
         )

@@ -7,13 +7,16 @@ Session auth with CSRF for unsafe methods, or ``Authorization: Bearer <token>``
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import django_auth
+from pydantic import ValidationError as PydanticError
+from pydantic import field_validator
 
 from reports.pipelines import all_pipelines, graph
 from reports.pipelines.structured import documented_schema
@@ -27,6 +30,8 @@ from reports.streams.services import ServiceError
 from reports.streams.snapshot import StageDetail, StreamSnapshot
 from reports.web.api_common import ErrorOut, ReportOut, report_out, request_user, stream_or_404
 from reports.web.api_documents import router as documents_router
+from reports.web.api_forecast import router as forecast_router
+from reports.web.api_reviews import router as reviews_router
 from reports.web.api_tokens import router as tokens_router
 from reports.web.api_webhooks import router as webhooks_router
 from reports.web.auth import BearerToken
@@ -48,6 +53,35 @@ class StreamIn(Schema):
     type: str
     job_id: str | None = None
     input_data: dict[str, Any] | None = None
+    # What the stream may spend in USD (> 0); default STREAM_BUDGET_USD, unset: no cap.
+    budget_usd: Decimal | None = None
+    # Stage keys after which the stream waits for its owner's review (unknown keys: 422).
+    review_after: list[str] | None = None
+
+    @field_validator("budget_usd", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        return refuse_booleans(value)
+
+
+SchemaT = TypeVar("SchemaT", bound=Schema)
+
+
+class ResumeIn(Schema):
+    # A new budget in USD: over what the stream has spent, to go on past the old one.
+    budget_usd: Decimal | None = None
+
+    @field_validator("budget_usd", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        return refuse_booleans(value)
+
+
+def refuse_booleans(value: Any) -> Any:
+    """``true`` is not an amount (pydantic would read it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an amount in USD, not true or false")
+    return value
 
 
 class PipelineStageOut(Schema):
@@ -164,12 +198,15 @@ def create_stream(request: HttpRequest, payload: StreamIn) -> Status[dict[str, A
     ``MAX_ACTIVE_STREAMS_PER_USER`` are accepted and wait (``queue_position``)."""
     if payload.job_id is None and payload.input_data is None:
         raise services.InvalidInput("Give a job_id, or input_data to create a job from.")
+    budget = services.budget_from(payload.budget_usd)
     stream, created = services.create_streaming_job(
         job_id=payload.job_id,
         user=request_user(request),
         type=payload.type,
         input_data=payload.input_data,
         offline_model=offline_model_from(request),
+        budget_usd=budget,
+        review_after=payload.review_after,
         before_create=lambda: check_creation_rate(request),  # a 422 does not count
     )
     return Status(201 if created else 200, stream_snapshot(stream))
@@ -196,12 +233,35 @@ def get_stage(request: HttpRequest, stream_id: str, key: str) -> dict[str, Any]:
 
 @api.post(
     "/streams/{stream_id}/resume/",
-    response={200: StreamSnapshot, 404: ErrorOut, 409: ErrorOut},
+    response={200: StreamSnapshot, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     tags=["streams"],
+    openapi_extra={"requestBody": {"required": False, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ResumeIn"}}}}},
 )
 def resume_stream(request: HttpRequest, stream_id: str) -> dict[str, Any]:
-    """Continue from the first unfinished stage; completed stages are kept."""
-    return stream_snapshot(services.resume_job(stream_id=stream_id, user=request_user(request)))
+    """Continue from the first unfinished stage; completed stages are kept. An optional
+    body ``{"budget_usd": higher}`` raises the budget of a stream that stopped at it (422
+    if it is not over what the stream has spent)."""
+    payload = optional_body(request, ResumeIn)
+    budget = services.budget_from(payload.budget_usd) if payload is not None else None
+    stream = services.resume_job(stream_id=stream_id, user=request_user(request),
+                                 budget_usd=budget)
+    return stream_snapshot(stream)
+
+
+def optional_body(request: HttpRequest, schema: type[SchemaT]) -> SchemaT | None:
+    """The JSON body validated by ``schema``, or None for an empty one (django-ninja
+    cannot make a body optional: clients that send none must keep working)."""
+    if request.content_type != "application/json" or not request.body.strip():
+        return None  # no body, or a form's (already read): nothing to change
+    try:
+        return schema.model_validate_json(request.body)
+    except PydanticError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise ServiceError("The request body is not valid JSON.") from None
+        details = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+                   for err in exc.errors(include_url=False, include_input=False)]
+        raise services.InvalidInput("The request is not valid.", details=details) from None
 
 
 @api.post(
@@ -233,5 +293,7 @@ def get_report(request: HttpRequest, report_id: str) -> dict[str, Any]:
 
 
 api.add_router("", documents_router)
+api.add_router("", forecast_router)
+api.add_router("", reviews_router)
 api.add_router("", webhooks_router)
 api.add_router("", tokens_router)

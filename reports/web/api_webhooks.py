@@ -33,8 +33,9 @@ class WebhookCreatedOut(WebhookOut):
 @router.post("/webhooks/", response={201: WebhookCreatedOut, 422: ErrorOut})
 def create_webhook(request: HttpRequest, payload: WebhookIn) -> Status[dict[str, Any]]:
     """Register a URL for ``events`` (``stream.completed``, ``stream.failed``,
-    ``stream.cancelled``) of your streams: 201 with its ``id`` and signing ``secret``
-    (shown only here). Private and loopback targets are refused with 422."""
+    ``stream.cancelled``, ``stream.awaiting_review``) of your streams: 201 with its
+    ``id`` and signing ``secret`` (shown only here). Private and loopback targets are
+    refused with 422."""
     webhook = webhooks.webhook_create(
         user=request_user(request), url=payload.url, events=payload.events
     )

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as SchemaError
 from pydantic.fields import FieldInfo
 
+from reports.domain.config import config
+from reports.domain.money import usd_label
 from reports.pipelines.inputs import error_message
 
 BLANK_CHOICE = ("", "---------")
@@ -186,12 +188,15 @@ class SchemaForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         """Validate with the schema; its errors go to the fields they are about."""
         cleaned = super().clean() or {}
+        inputs_only = {k: v for k, v in cleaned.items() if k in self.schema.model_fields}
+        # Fields that are not the job's inputs (a generation's options) are Django's alone.
+        extras = {k: v for k, v in cleaned.items() if k not in self.schema.model_fields}
         if self.errors:
             # A field Django already refused is missing from cleaned_data: the model
             # would only repeat it as "missing".
-            data = {k: v for k, v in cleaned.items() if k not in self.errors}
+            data = {k: v for k, v in inputs_only.items() if k not in self.errors}
         else:
-            data = dict(cleaned)
+            data = inputs_only
         try:
             inputs = self.schema.model_validate(data)
         except SchemaError as exc:
@@ -201,10 +206,56 @@ class SchemaForm(forms.Form):
                     continue
                 self.add_error(field if field in self.fields else None, error_message(error))
             return self.cleaned_data
-        self.cleaned_data = inputs.model_dump()
+        self.cleaned_data = {**extras, **inputs.model_dump()}
         return self.cleaned_data
 
     @property
     def input_data(self) -> dict[str, Any]:
         """The validated inputs, for ``job_create`` (which validates them once more)."""
-        return dict(self.cleaned_data)
+        return {k: v for k, v in self.cleaned_data.items() if k in self.schema.model_fields}
+
+
+class JobForm(SchemaForm):
+    """A job type's form: its inputs, and the options of the generation it starts
+    (``budget_usd``: what it may spend; a checkbox per review point the job type offers,
+    ``review_points``: stage key -> what the person is asked)."""
+
+    review_points: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key, label in self.review_points.items():
+            self.fields[f"review_{key}"] = forms.BooleanField(
+                required=False, label=label,
+                help_text="The stream waits for you there, holding nothing; approve, edit or "
+                "rerun that stage on its card, then it goes on.",
+            )
+        default = config().stream_budget_usd
+        self.fields["budget_usd"] = forms.DecimalField(
+            required=False, label="Spending cap (USD)", min_value=Decimal("0.0001"),
+            max_digits=12, decimal_places=4,
+            widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "e.g. 0.50"}),
+            help_text="Generation stops when it has cost this much; Resume with a higher cap "
+            "goes on. " + (f"Empty: the site's cap, {usd_label(default)}." if default
+                           else "Empty: no cap."),
+        )
+
+    @property
+    def input_fields(self) -> list[forms.BoundField]:
+        """The job's inputs (the options come after them)."""
+        return [self[name] for name in self.fields if name in self.schema.model_fields]
+
+    @property
+    def review_fields(self) -> list[forms.BoundField]:
+        return [self[f"review_{key}"] for key in self.review_points]
+
+    @property
+    def review_after(self) -> list[str]:
+        """The review points chosen for the first generation."""
+        return [key for key in self.review_points if self.cleaned_data.get(f"review_{key}")]
+
+    @property
+    def budget_usd(self) -> Decimal | None:
+        """The cap chosen for the first generation (None: the site's default)."""
+        value: Decimal | None = self.cleaned_data.get("budget_usd")
+        return value

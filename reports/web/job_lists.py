@@ -21,6 +21,7 @@ STATUS_CHOICES = (
     (StreamStatus.COMPLETED.value, "Completed"),
     (StreamStatus.FAILED.value, "Failed"),
     (StreamStatus.CANCELLED.value, "Cancelled"),
+    (StreamStatus.AWAITING_REVIEW.value, "Awaiting review"),
     (NOT_GENERATED, "Not generated"),
 )
 _STATUSES = {
@@ -28,6 +29,7 @@ _STATUSES = {
     StreamStatus.COMPLETED.value: [StreamStatus.COMPLETED.value],
     StreamStatus.FAILED.value: [StreamStatus.FAILED.value],
     StreamStatus.CANCELLED.value: [StreamStatus.CANCELLED.value],
+    StreamStatus.AWAITING_REVIEW.value: [StreamStatus.AWAITING_REVIEW.value],
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TypeVar
 
 from django.contrib import messages
@@ -33,14 +34,20 @@ def offline_model_from(request: HttpRequest) -> str:
     return request.headers.get("X-Offline-Model", "")
 
 
-def generate(request: HttpRequest, job: BaseJob) -> None:
-    """Start (or regenerate) the job; a refusal becomes a message on the next page."""
+def generate(
+    request: HttpRequest, job: BaseJob, *, budget_usd: Decimal | None = None,
+    review_after: list[str] | None = None,
+) -> None:
+    """Start (or regenerate) the job (``budget_usd``: its cap, else the site's;
+    ``review_after``: its review points); a refusal becomes a message on the next page."""
     try:
         services.create_streaming_job(
             job_id=job.pk,
             user=request.user,
             type=job.job_type,
             offline_model=offline_model_from(request),
+            budget_usd=budget_usd,
+            review_after=review_after,
             before_create=lambda: check_creation_rate(request),
         )
     except ServiceError as exc:

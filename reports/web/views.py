@@ -25,6 +25,7 @@ from reports.live.fragments import editable_keys, progress_context
 from reports.models import Report, StreamingJob
 from reports.pipelines import UnknownJobType, get_pipeline
 from reports.streams import services
+from reports.streams.reviews import review_stage
 from reports.streams.selectors import report_for_user, stream_for_user
 from reports.streams.services import ServiceError
 from reports.web.accounts import remember_signed_up
@@ -100,9 +101,13 @@ def _act(
 @require_POST
 @login_required
 def stream_resume(request: AuthedRequest, stream_id: str) -> HttpResponse:
-    return _act(
-        request, stream_id, lambda: services.resume_job(stream_id=stream_id, user=request.user)
-    )
+    """Resume; the card's form after a budget stop sends a higher ``budget_usd``."""
+
+    def resume() -> StreamingJob:
+        budget = services.budget_from(request.POST.get("budget_usd") or None)
+        return services.resume_job(stream_id=stream_id, user=request.user, budget_usd=budget)
+
+    return _act(request, stream_id, resume)
 
 
 @require_POST
@@ -110,6 +115,22 @@ def stream_resume(request: AuthedRequest, stream_id: str) -> HttpResponse:
 def stream_cancel(request: AuthedRequest, stream_id: str) -> HttpResponse:
     return _act(
         request, stream_id, lambda: services.cancel_job(stream_id=stream_id, user=request.user)
+    )
+
+
+@require_POST
+@login_required
+def stage_review(request: AuthedRequest, stream_id: str, key: str) -> HttpResponse:
+    """The card's review form: approve, save the edited text (a JSON stage's is checked
+    against its shape) or write the stage again with instructions."""
+    return _act(
+        request,
+        stream_id,
+        lambda: review_stage(
+            stream_id=stream_id, key=key, user=request.user,
+            action=request.POST.get("action", ""), text=request.POST.get("text"),
+            instructions=request.POST.get("instructions", ""),
+        ),
     )
 
 

@@ -59,6 +59,8 @@ export interface StreamSnapshot {
   is_failed: boolean;
   seq: number;
   queue_position: number | null;
+  /** What the stream may spend in USD (six decimals), null for no cap. */
+  budget_usd: string | null;
   stages: Omit<Stage, "output" | "data">[];
 }
 

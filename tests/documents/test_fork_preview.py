@@ -71,7 +71,7 @@ def test_the_forecast_uses_medians_of_history_else_prompt_sizes(
     assert fresh["basis"]["runs"] == 0
     by_key = {row["key"]: row for row in fresh["stages"]}
     assert by_key["sections"]["tokens_out"] == PIPELINE.stage("sections").max_tokens
-    assert by_key["brief"]["tokens_in"] > 300
+    assert by_key["brief"]["tokens_in"] > 100  # the brief's prompt, rendered
     for stream in (first, make_stream(), make_stream()):
         run_stream(stream.pk)
     stages = first.stages.filter(key="summary")

@@ -144,22 +144,23 @@ def test_an_unpriced_model_shows_cost_unknown_not_zero(
 
 
 @pytest.mark.parametrize("where", ["setting", "job"])
-def test_crossing_the_budget_cancels_with_reason_budget(
+def test_crossing_the_budget_stops_the_stream_failed_budget_exceeded(
     make_stream: Any, server: OpenAIServer, settings: Any, user: User, where: str
 ) -> None:
-    stream = make_stream()
     if where == "setting":
         settings.STREAM_BUDGET_USD = "0.01"  # crossed by the second stage (0.014)
+        stream = make_stream()  # the setting is the new stream's budget
     else:
-        settings.STREAM_BUDGET_USD = "5"  # the job's own budget wins
+        stream = make_stream()
+        settings.STREAM_BUDGET_USD = "5"  # the stream's own budget wins
         stream.budget_usd = Decimal("0.01")
         stream.save(update_fields=["budget_usd"])
 
-    assert run_stream(stream.pk) == StreamStatus.CANCELLED
+    assert run_stream(stream.pk) == StreamStatus.FAILED
 
     stream.refresh_from_db()
-    assert stream.cancel_reason == "budget" and stream.error_kind == "budget"
-    assert "budget" in stream.error
+    assert stream.cancel_reason == "budget" and stream.error_kind == "budget_exceeded"
+    assert "$0.014 spent of a $0.010 budget" in stream.error
     assert stream.cost_usd == PER_CALL * 2
     statuses = {s.key: s.status for s in stream.stages.all()}
     assert statuses["brief"] == statuses["context"] == StageStatus.COMPLETED
@@ -168,7 +169,7 @@ def test_crossing_the_budget_cancels_with_reason_budget(
     client = Client()
     client.force_login(user)
     page = client.get(stream.get_absolute_url()).content.decode()
-    assert "reached its cost budget" in page
+    assert ">Budget reached<" in page
 
 
 @pytest.mark.parametrize("price, card, api", [

@@ -128,10 +128,10 @@ def test_a_user_cancel_and_a_budget_stop_read_differently(
 
     settings.LLM_MODEL = "gpt-4o-mini"  # a priced model, so spending can be measured
     stopped = make_stream(title="Over budget")
-    StreamingJob.objects.filter(pk=stopped.pk).update(budget_usd=Decimal("0.0000001"))
-    assert run_stream(stopped.pk) == StreamStatus.CANCELLED
+    StreamingJob.objects.filter(pk=stopped.pk).update(budget_usd=Decimal("0.0001"))
+    assert run_stream(stopped.pk) == StreamStatus.FAILED
     stopped.refresh_from_db()
-    assert (stopped.cancel_reason, stopped.error_kind) == ("budget", "budget")
+    assert (stopped.cancel_reason, stopped.error_kind) == ("budget", "budget_exceeded")
     assert fake_provider.stage_keys == ["brief"]  # nothing was spent after the limit
 
     user_html, budget_html = card(cancelled), card(stopped)
@@ -140,10 +140,10 @@ def test_a_user_cancel_and_a_budget_stop_read_differently(
     assert "Cancelled: no more tokens are spent." in user_html
     assert "budget" not in user_html.lower()
 
-    assert 'data-cancel-reason="budget"' in budget_html
-    assert ">Budget reached<" in budget_html
-    assert "reached its cost budget of $0.00" in budget_html
-    assert "raise the budget, then Resume" in budget_html
+    assert 'badge badge-failed badge-budget">Budget reached<' in budget_html
+    assert "spent of a $0.00010 budget" in budget_html
+    assert "resume with a higher budget to go on" in budget_html
+    assert 'name="budget_usd"' in budget_html  # the new budget goes with Resume
     assert "Cancelled: no more tokens" not in budget_html
     for html in (user_html, budget_html):
         assert "Resume" in buttons(html) and "Cancel" not in buttons(html)
@@ -152,7 +152,8 @@ def test_a_user_cancel_and_a_budget_stop_read_differently(
         {"type": "stream.cancelled", "stream_id": str(cancelled.pk), "reason": "user", "seq": 1}
     )
     budget_event = live.render_event_html(
-        {"type": "stream.cancelled", "stream_id": str(stopped.pk), "reason": "budget", "seq": 1}
+        {"type": "stream.failed", "stream_id": str(stopped.pk), "error_kind": "budget_exceeded",
+         "seq": 1}
     )
     assert "Generation cancelled." in user_event
     assert "the cost budget was reached" in budget_event

@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from reports.documents.versions import record_version
 from reports.domain.events import EventType
-from reports.models import StreamStatus
-from reports.runtime.engine.ledger import Ledger
+from reports.domain.money import money_str, usd_label
+from reports.models import StreamingJob, StreamStatus
+from reports.runtime.engine.ledger import BUDGET, BUDGET_EXCEEDED, Ledger
 from reports.runtime.engine.state import RunState
 
 
@@ -66,25 +67,69 @@ class Endings:
         )
         return StreamStatus.FAILED
 
-    def finish_cancelled(self) -> str:
-        """End the stream as cancelled, by its user or by its budget."""
-        reason = self.state.held.cancel_reason or "user"
-        budget = self.ledger.budget()
-        limit = f" of ${budget:.2f}" if budget is not None else ""
-        # Only a budget stop is an error to explain; a user's cancel is just a state.
-        message = (
-            f"Stopped: this stream reached its cost budget{limit}, so nothing more is spent. "
-            "Finished stages are kept; raise the budget, then Resume."
-            if reason == "budget"
-            else ""
+    def finish_awaiting_review(self, keys: list[str]) -> str:
+        """Stop before the stages that depend on ``keys`` until they are reviewed: the
+        lease is given up with the ending, so the wait holds nothing."""
+        self.state.save_ending(
+            status=StreamStatus.AWAITING_REVIEW,
+            current_stage="",
+            cancel_requested=False,
+            waiting_for_slot=False,
+            progress=self.state.progress(),
         )
+        self.state.emit(
+            EventType.STREAM_AWAITING_REVIEW,
+            status=StreamStatus.AWAITING_REVIEW,
+            awaiting_review=keys,
+            progress=self.state.progress(),
+        )
+        return StreamStatus.AWAITING_REVIEW
+
+    def finish_cancelled(self) -> str:
+        """End the stream as cancelled by its user; one its budget stopped ends failed."""
+        reason = self.state.held.cancel_reason or "user"
+        if reason == BUDGET:
+            return self.finish_over_budget()
         self.state.save_ending(
             status=StreamStatus.CANCELLED,
             finished_at=timezone.now(),
             cancel_requested=False,
-            error_kind="budget" if reason == "budget" else "",
-            error=message,
+            error_kind="",
+            error="",
             cancel_reason=reason,
         )
         self.state.emit(EventType.STREAM_CANCELLED, status=StreamStatus.CANCELLED, reason=reason)
         return StreamStatus.CANCELLED
+
+    def finish_over_budget(self) -> str:
+        """End the stream as failed (``budget_exceeded``), naming what it spent and its
+        budget; the stage that was running keeps its partial text, and Resume with a
+        higher budget goes on from it."""
+        budget = self.ledger.budget()
+        spent = StreamingJob.objects.values_list("cost_usd", flat=True).get(
+            pk=self.state.stream_id
+        )
+        limit = usd_label(budget) if budget is not None else "its budget"
+        message = (
+            f"Stopped at its budget: {usd_label(spent)} spent of a {limit} budget. "
+            "Finished stages are kept and the stage that was running keeps its partial "
+            "text; resume with a higher budget to go on."
+        )
+        self.state.save_ending(
+            status=StreamStatus.FAILED,
+            finished_at=timezone.now(),
+            cancel_requested=False,
+            cancel_reason=BUDGET,
+            error_kind=BUDGET_EXCEEDED,
+            error=message,
+        )
+        self.state.emit(
+            EventType.STREAM_FAILED,
+            status=StreamStatus.FAILED,
+            error=message,
+            error_kind=BUDGET_EXCEEDED,
+            failed_stage=None,
+            spent_usd=money_str(spent),
+            budget_usd=money_str(budget),
+        )
+        return StreamStatus.FAILED

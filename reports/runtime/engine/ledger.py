@@ -24,6 +24,10 @@ NOT_BILLED = frozenset({
     "context_length",
 })
 
+# The cancel reason of a stream its budget stops, and the error kind it ends failed with.
+BUDGET = "budget"
+BUDGET_EXCEEDED = "budget_exceeded"
+
 
 @dataclass(frozen=True, kw_only=True)
 class AttemptOutcome:
@@ -147,8 +151,9 @@ class Ledger:
         return config().stream_budget_usd
 
     def check_budget(self, running_cost: Decimal | None = None) -> None:
-        """Stop the stream (cancel, reason "budget") once what it spent, plus the
-        ``running_cost`` of an attempt under way, reaches its budget."""
+        """Stop the stream (its model stream closed as by Cancel; it then ends failed,
+        ``budget_exceeded``) once what it spent, plus the ``running_cost`` of an attempt
+        under way, reaches its budget."""
         budget = self.budget()
         if budget is None:
             return
@@ -157,9 +162,9 @@ class Ledger:
         )
         if spent + (running_cost or 0) >= budget:
             StreamingJob.objects.filter(pk=self.state.stream_id).update(
-                cancel_requested=True, cancel_reason="budget"
+                cancel_requested=True, cancel_reason=BUDGET
             )
-            self.state.held.cancel("budget")
+            self.state.held.cancel(BUDGET)
 
     def check_running_budget(self, request: CompletionRequest, text: str) -> None:
         """The budget check during an attempt: the running cost of this attempt (its

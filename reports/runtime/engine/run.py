@@ -109,6 +109,9 @@ class StreamRun:
             return self.endings.finish_failed(failed.error_kind, failed.error, stage=failed.key)
         finished = (StageStatus.COMPLETED, StageStatus.SKIPPED)
         stuck = [s.title for s in self.stages.values() if s.status not in finished]
+        gates = state.stream.review_gates(self.stages.values())
+        if stuck and gates:  # the rest waits for a person's review
+            return self.endings.finish_awaiting_review(gates)
         if stuck:  # a plan whose stages can never be ready: never assemble a partial report
             return self.endings.finish_failed(
                 "internal", f"Stages that could not run: {', '.join(stuck)}. Retry them."
@@ -135,6 +138,8 @@ class StreamRun:
     def ready_stages(self, running: set[str]) -> list[str]:
         """The pending stages, not ``running``, whose dependencies have completed."""
         done = {k for k, s in self.stages.items() if s.status == StageStatus.COMPLETED}
+        # A stage that reads one awaiting review waits (and so do the stages after it).
+        done -= set(self.state.stream.review_gates(self.stages.values()))
         return [
             key
             for key, stage in self.stages.items()
@@ -242,7 +247,11 @@ class StreamRun:
         request = CompletionRequest(
             model=model,
             system=pipeline.render(pipeline.system_prompt, context),
-            prompt=with_instructions("\n\n".join((*stable, instruction)), stream.instructions),
+            prompt=with_instructions(
+                "\n\n".join((*stable, instruction)),
+                "\n\n".join(filter(None, (stream.instructions,
+                                             self.stages[spec.key].instructions))),
+            ),
             prefix_parts=stable,
             cache_key=str(stream.pk),
             max_tokens=context.max_tokens,

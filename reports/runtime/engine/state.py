@@ -20,6 +20,7 @@ ENDING_EVENTS = {
     StreamStatus.COMPLETED: EventType.STREAM_COMPLETED,
     StreamStatus.FAILED: EventType.STREAM_FAILED,
     StreamStatus.CANCELLED: EventType.STREAM_CANCELLED,
+    StreamStatus.AWAITING_REVIEW: EventType.STREAM_AWAITING_REVIEW,
 }
 
 

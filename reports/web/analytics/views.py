@@ -24,6 +24,7 @@ from reports.domain.money import Cost, usd_label
 from reports.pipelines.registry import all_pipelines
 from reports.providers.pricing import models_cost
 from reports.web.analytics import queries as analytics
+from reports.web.analytics.forecasts import forecast_accuracy
 from reports.web.analytics.queries import Period, StageRow
 
 MAX_DAYS = 366
@@ -346,5 +347,6 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "charts": charts_for(period, rows, days, models) if rows else [],
         "query": query.urlencode(),
+        "forecasts": forecast_accuracy(period),
     }
     return render(request, "reports/analytics.html", context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -13,6 +14,8 @@ from reports.domain.rendering import render_markdown
 from reports.live import fragments as live
 from reports.models import StreamingJob
 from reports.streams.costs import stage_cost, stream_cost, version_cost
+from reports.streams.snapshot import budget_of
+from reports.web.forecasts import forecast_context
 
 register = template.Library()
 
@@ -26,6 +29,14 @@ def streaming_report_progress(
         **live.progress_context(stream, show_details=show_details),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("reports/_forecast.html")
+def forecast_panel(job_type: str, form: Any = None) -> dict[str, Any]:
+    """``{% forecast_panel "report" form %}``: what generating will cost and take, from the
+    form's inputs so far (refreshed by htmx as they change)."""
+    data = form.data if form is not None and form.is_bound else None
+    return forecast_context(job_type, data)
 
 
 @register.filter
@@ -85,6 +96,25 @@ def version_cost_label(report: Any) -> str:
 def usd(value: Any) -> str:
     """An amount in dollars, written the one way ("$0.42", "$0.0031")."""
     return "unknown" if value is None else usd_label(value)
+
+
+@register.filter
+def budget(stream: StreamingJob) -> Decimal | None:
+    """What the stream may spend in USD (its own budget, else the site's; None: no cap)."""
+    return budget_of(stream)
+
+
+@register.filter
+def suggested_budget(value: Decimal | None) -> str:
+    """A higher budget to offer when one was reached: twice the old one."""
+    return "" if value is None else f"{(value * 2).normalize():f}"
+
+
+@register.filter
+def under_review(stream: StreamingJob, stages: list[dict[str, Any]]) -> list[Any]:
+    """The stages (rows) of the template's ``stages`` that wait for their review."""
+    gates = set(stream.review_gates(item["obj"] for item in stages))
+    return [item["obj"] for item in stages if item["obj"].key in gates]
 
 
 @register.filter
