@@ -63,7 +63,7 @@ def fork_form(pipeline: Pipeline, *args: Any, **kwargs: Any) -> SchemaForm:
     form.fields["from_stage"] = forms.ChoiceField(
         label="Rerun from",
         choices=[(spec.key, spec.title) for spec in pipeline.stages],
-        help_text="Stages before it are reused as they are; it and every stage after it "
+        help_text="Stages before it are kept as they are; it and every stage after it "
         "run again with the edited brief.",
     )
     form.fields["instructions"] = forms.CharField(
