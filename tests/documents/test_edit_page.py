@@ -67,6 +67,7 @@ def test_a_json_stage_is_edited_as_json_and_checked(completed: StreamingJob, api
 def test_blank_text_is_refused_on_the_page(completed: StreamingJob, api: Client) -> None:
     response = api.post(url(completed, "summary"), csrf_form(api, {"text": "   "}))
     assert response.status_code == 200 and b"Not saved." in response.content
+    assert b"This field cannot be blank" in response.content  # the reason, not just "invalid"
     assert StreamingJob.objects.count() == 1
 
 
