@@ -75,8 +75,11 @@ def stage_edit_page(request: HttpRequest, stream_id: str, key: str) -> HttpRespo
                                  before_create=lambda: check_creation_rate(request))
             except ServiceError as exc:
                 errors.append(exc.message)
-                errors += [f"{d['field']}: {d['message']}" for d in exc.details or []
-                           if d.get("field") not in ("", "text", "key")]
+                for detail in exc.details or []:
+                    where = detail.get("field") or ""
+                    said = detail.get("message") or ""
+                    if said and where != "key":  # (the key is not something to fix here)
+                        errors.append(said if where == "text" else f"{where}: {said}")
             else:
                 return redirect(new)
     busy = StreamingJob.objects.active().for_job(stream.type, stream.job_id).exists()

@@ -63,7 +63,7 @@ def fork_form(pipeline: Pipeline, *args: Any, **kwargs: Any) -> SchemaForm:
     form.fields["from_stage"] = forms.ChoiceField(
         label="Rerun from",
         choices=[(spec.key, spec.title) for spec in pipeline.stages],
-        help_text="Stages before it are reused as they are; it and every stage after it "
+        help_text="Stages before it are kept as they are; it and every stage after it "
         "run again with the edited brief.",
     )
     form.fields["instructions"] = forms.CharField(
@@ -106,12 +106,14 @@ def fork_page(request: HttpRequest, stream_id: str) -> HttpResponse:
     start = request.GET.get("from_stage") or pipeline.stages[min(2, len(pipeline.stages) - 1)].key
     initial = {**stream.input_data, "from_stage": start}
     form = fork_form(pipeline, request.POST or None, initial=initial)
+    # Read before any error is added to the form (which makes it invalid).
+    changed = _edited_inputs(stream, pipeline, form) if form.is_bound else []
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         from_stage, instructions = data.pop("from_stage"), data.pop("instructions", "")
         if request.POST.get("rerun_from") in keys:
             from_stage = request.POST["rerun_from"]
-        plan = plan_fork(stream, from_stage, _edited_inputs(stream, pipeline, form))
+        plan = plan_fork(stream, from_stage, changed)
         seen = request.POST.get("keep_stale", "")
         if plan.stale and seen != ",".join(stage.key for stage in plan.stale):
             form.add_error(None, STALE_MESSAGE)
@@ -128,7 +130,7 @@ def fork_page(request: HttpRequest, stream_id: str) -> HttpResponse:
     from_stage = form["from_stage"].value() or start
     if from_stage not in keys:
         from_stage = start
-    plan = plan_fork(stream, from_stage, _edited_inputs(stream, pipeline, form))
+    plan = plan_fork(stream, from_stage, changed)
     return render(request, "reports/fork.html", {
         "stream": stream, "form": form, "pipeline": pipeline, **_plan_context(plan),
     })

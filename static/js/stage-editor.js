@@ -75,7 +75,10 @@
       });
     } else {
       input = document.createElement(String(get() || "").length > 70 ? "textarea" : "input");
-      if (input.tagName === "TEXTAREA") input.rows = 2;
+      // Tall enough for its text (a long objective is read whole), up to six lines.
+      if (input.tagName === "TEXTAREA") {
+        input.rows = Math.min(6, Math.max(2, Math.ceil(String(get()).length / 60)));
+      }
     }
     input.id = id;
     input.value = get() == null ? "" : get();

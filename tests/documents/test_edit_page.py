@@ -67,6 +67,7 @@ def test_a_json_stage_is_edited_as_json_and_checked(completed: StreamingJob, api
 def test_blank_text_is_refused_on_the_page(completed: StreamingJob, api: Client) -> None:
     response = api.post(url(completed, "summary"), csrf_form(api, {"text": "   "}))
     assert response.status_code == 200 and b"Not saved." in response.content
+    assert b"This field cannot be blank" in response.content  # the reason, not just "invalid"
     assert StreamingJob.objects.count() == 1
 
 
@@ -107,3 +108,21 @@ def test_a_generating_stream_says_to_wait(make_stream: Any, api: Client) -> None
     assert "edit it once it has finished" in page and 'name="text"' not in page
     refused = api.post(url(stream, "summary"), csrf_form(api, {"text": "x"}))
     assert refused.status_code == 200 and StreamingJob.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the starmap's side-by-side stages run on threads
+def test_the_starmap_objectives_are_edited_with_their_schema(
+    user: User, fake_provider: FakeProvider
+) -> None:
+    from reports.streams.services import create_streaming_job
+    from tests.starmap.conftest import STARMAP_INPUT
+
+    stream, _ = create_streaming_job(user=user, type="starmap", input_data=STARMAP_INPUT)
+    assert run_stream(stream.pk) == "completed"
+    client = Client()
+    client.force_login(user)
+    page = client.get(url(stream, "objectives")).content.decode()
+    # The schema the list editor is built from, with the Bloom levels as choices.
+    assert 'id="stage-schema"' in page and "&quot;objectives&quot;" in page
+    assert '"enum": ["remember"' in page
+    assert "Generated again: they read it (6)" in page and "Kept as they are (3)" in page

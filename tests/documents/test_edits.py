@@ -63,6 +63,9 @@ def test_editing_the_sections_reruns_only_the_stages_that_read_them(
     assert edited["source"] == "edited" and edited["model"] == ""
     versions = api.get(f"/api/jobs/{completed.job_id}/versions/").json()
     assert [v["reason"] for v in versions] == ["edit", "generate"]
+    exported = api.get(f"/api/reports/{second.pk}/export/md/").content.decode()
+    assert [line.split(" | ")[0] for line in exported.splitlines()
+            if "(edited by hand)" in line] == ["| Section drafts"]
 
 
 def test_a_json_stage_takes_data_that_fits_its_schema(

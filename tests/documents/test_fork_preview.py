@@ -4,6 +4,7 @@ about stale stages before the click and offers to rerun from the first of them."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -128,7 +129,11 @@ def test_the_fork_page_warns_before_keeping_stale_stages(
     # Submitted without having seen the warning: the page shows it, nothing is made.
     page = api.post(url, csrf_form(api, fork_form(completed, client="Globex")))
     assert page.status_code == 200 and StreamingJob.objects.count() == 1
-    assert "would contradict itself" in page.content.decode()
+    html = page.content.decode()
+    assert "would contradict itself" in html and "Rerun from Brief analysis" in html
+    # The page as shown carries what was seen: the same click again keeps the stages.
+    seen = re.search(r'name="keep_stale" value="([^"]*)"', html)
+    assert seen is not None and seen.group(1) == "brief,context,outline"
     # The one-click rerun from the first stale stage.
     made = api.post(url, csrf_form(api, fork_form(completed, client="Globex",
                                                   rerun_from="brief")))
