@@ -79,6 +79,10 @@ class LivePageConsumer(StreamWatcherConsumer):
             html = delivery.encoded[key] = await live.fragments_for(
                 delivery.event, self.show_details
             )
+        pair = (event["stream_id"], event.get("stage") or "")
+        if pair in self.notices and f'id="stage-{pair[0]}-{pair[1]}-notice"' not in html:
+            # Rendered after the stage moved on: no notice on the page to take away later.
+            del self.notices[pair]
         if html:
             await self.send(text_data=html)
 
