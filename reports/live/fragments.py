@@ -113,7 +113,7 @@ def stage_html(stream: StreamingJob, stage: Stage) -> str:
     if not text or stage.status not in SHOWN_TEXT:
         return ""
     return output_html(text, json_output=is_json_stage(stream.type, stage.key),
-                       partial=stage.status == StageStatus.RUNNING)
+                       partial=stage.status in (StageStatus.RUNNING, StageStatus.CANCELLED))
 
 
 def render_component(stream: StreamingJob, *, show_details: bool = True, oob: bool = False) -> str:

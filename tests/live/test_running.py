@@ -259,3 +259,15 @@ async def test_a_card_page_gets_the_running_stages_tokens_without_its_text(
     assert html == (f'<span id="stream-{stream.pk}-live-context" data-tokens-out="200" '
                     'hx-swap-oob="true" hidden></span>')
     await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_cancelled_stages_text_so_far_shows_no_literal_asterisk(make_stream: Any) -> None:
+    from reports.live import fragments as live
+
+    stream = make_stream()
+    Stage.objects.filter(stream=stream, key="sections").update(
+        status=StageStatus.CANCELLED, output="## Where\n\n*This section answers: Where does"
+    )
+    html = live.render_component(stream)
+    assert "<em>This section answers: Where does</em>" in html
