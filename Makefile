@@ -9,7 +9,7 @@ CHROMIUM ?= /usr/bin/chromium
 # PORT=8123`), unless SITE_URL says otherwise (a proxy, a public name).
 SITE_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),localhost,$(HOST)):$(PORT)
 
-.PHONY: run run-local install-local test-local bench-local screenshots-local run-distributed install install-test system-deps lint test test-fast test-postgres test-browser _lint _test-main _test-postgres _test-browser _test-local browser-deps migrate bench bench-watchers bench-caching bench-everything screenshots clean docs-config
+.PHONY: run run-local install-local test-local bench-local screenshots-local run-distributed install install-test system-deps lint test test-fast test-postgres test-browser _lint _test-main _test-postgres _test-browser _test-local browser-deps migrate bench bench-watchers bench-eta bench-caching bench-everything screenshots clean docs-config
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -141,6 +141,10 @@ bench-watchers: install-test
 	$(PY) bench/watchers.py $(ARGS)
 
 # Prompt caching on and off: one report, a failed stage and Resume, a stage retry.
+# How true "Remaining" is: ten reports, estimate against the time really left (docs/benchmarks.md).
+bench-eta: install-test
+	$(PY) bench/eta.py $(ARGS)
+
 bench-caching: install-test
 	$(PY) bench/caching.py
 

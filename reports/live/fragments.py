@@ -99,7 +99,9 @@ def stage_context(
         "slow_after": timing.slow_after.get(stage.key) if timing else None,
         "html": stage_html(stream, stage),
         "rejected_output": rejected_output(stage),
-        # What a running stage has written so far (its checkpoint), for the card's totals.
+        # What a running stage has written so far (its checkpoint), for the card's totals;
+        # every stage has its span (0 unless running), so a count that arrives after a
+        # newer render of the card still has its target.
         "live_tokens_out": rough_tokens(stage.output) if stage.status == StageStatus.RUNNING else 0,
     }
 
@@ -140,7 +142,7 @@ def stage_html(stream: StreamingJob, stage: Stage) -> str:
     if not text or stage.status not in SHOWN_TEXT:
         return ""
     return output_html(text, json_output=is_json_stage(stream.type, stage.key),
-                       partial=stage.status == StageStatus.RUNNING)
+                       partial=stage.status in (StageStatus.RUNNING, StageStatus.CANCELLED))
 
 
 def render_component(stream: StreamingJob, *, show_details: bool = True, oob: bool = False) -> str:

@@ -48,6 +48,9 @@ class LivePageConsumer(StreamWatcherConsumer):
         # (stream id, stage key) -> the seq of a retry or waiting notice the page shows:
         # removed once text newer than it is sent (the retried attempt streams).
         self.notices: dict[tuple[str, str], int] = {}
+        # Card pages: the token count each running stage last sent, and when.
+        self.tokens_sent: dict[tuple[str, str], int] = {}
+        self.tokens_sent_at: dict[tuple[str, str], float] = {}
         await super().connect()
 
     def initial_stream_ids(self) -> list[str] | None:
@@ -67,6 +70,8 @@ class LivePageConsumer(StreamWatcherConsumer):
         if event["type"] == EventType.STAGE_DELTA:
             if self.show_details:
                 await self.forward_text(event)
+            else:
+                await self.forward_tokens(event)
             return
         # Rendered once per event and kind of page in this process, shared by its sockets.
         key = f"html-{int(self.show_details)}"
@@ -76,6 +81,10 @@ class LivePageConsumer(StreamWatcherConsumer):
                 delivery.event, self.show_details
             )
         self.stage_changed(event, html)
+        pair = (event["stream_id"], event.get("stage") or "")
+        if pair in self.notices and f'id="stage-{pair[0]}-{pair[1]}-notice"' not in html:
+            # Rendered after the stage moved on: no notice on the page to take away later.
+            del self.notices[pair]
         if html:
             await self.send(text_data=html)
 
@@ -99,6 +108,21 @@ class LivePageConsumer(StreamWatcherConsumer):
             return
         await running_texts().apply(event, saved_text(watch.feed, event))
         self.text_due[(stream_id, key)] = float("-inf")
+
+    async def forward_tokens(self, event: dict[str, Any]) -> None:
+        """A card page shows no text, but its Tokens move with it: take in the delta and
+        send the stage's count at most once per render interval."""
+        stream_id, key = event["stream_id"], event["stage"]
+        watch = self.watches.get(stream_id)
+        if watch is None:
+            return
+        running = running_texts()
+        await running.apply(event, saved_text(watch.feed, event))
+        pair = (stream_id, key)
+        if pair not in self.text_due:
+            now = asyncio.get_running_loop().time()
+            self.text_due[pair] = max(now, self.tokens_sent_at.get(pair, -running.interval)
+                                      + running.interval)
 
     def stage_changed(self, event: dict[str, Any], html: str) -> None:
         """A boundary event, sent as ``html``: its stage row rendered again from the
@@ -147,9 +171,20 @@ class LivePageConsumer(StreamWatcherConsumer):
         return max(0.0, min(self.text_due.values()) - asyncio.get_running_loop().time())
 
     async def when_idle(self) -> None:
-        """Send each running stage's newest render that is due and not sent yet."""
+        """Send each running stage's newest render that is due and not sent yet (a card
+        page: its token count)."""
         running = running_texts()
         now = asyncio.get_running_loop().time()
+        if not self.show_details:
+            for pair, due in list(self.text_due.items()):
+                if due > now:
+                    continue
+                del self.text_due[pair]
+                count = running.tokens_out(*pair)  # (0: nothing held yet; the card has its own)
+                if count and count != self.tokens_sent.get(pair):
+                    self.tokens_sent[pair], self.tokens_sent_at[pair] = count, now
+                    await self.send(text_data=live_tokens_fragment(*pair, count))
+            return
         for pair, due in list(self.text_due.items()):
             if due > now:
                 continue

@@ -269,3 +269,46 @@ def test_a_reload_shows_the_newest_text_this_process_holds_not_the_older_checkpo
     finally:
         running_texts().entries.pop(pair, None)
     assert "Another attempt" not in html and "Checkpointed start." in html
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_card_page_gets_the_running_stages_tokens_without_its_text(
+    asgi_app: Any, make_stream: Any, user: User
+) -> None:
+    """Issue 31, item 5, on the lists: the cards' Tokens stood still while text streamed."""
+    stream = await database_sync_to_async(make_stream)()
+    await database_sync_to_async(
+        Stage.objects.filter(stream=stream, key="context").update
+    )(status=StageStatus.RUNNING, started_at=timezone.now())
+    await database_sync_to_async(StreamingJob.objects.filter(pk=stream.pk).update)(
+        status="running"
+    )
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator = WebsocketCommunicator(
+        asgi_app, f"/ws/live/?details=0&streams={stream.pk}", headers=[ORIGIN, cookie]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    await communicator.receive_from(timeout=5)  # the snapshot
+    layer = get_channel_layer()
+    assert layer is not None
+    event = make_event(EventType.STAGE_DELTA, seq=1, stream_id=stream.pk, stage="context",
+                       text="y" * 800, offset=0)
+    await layer.group_send(stream_group(stream.pk), envelope(event))
+    html = await communicator.receive_from(timeout=5)
+    assert html == (f'<span id="stream-{stream.pk}-live-context" data-tokens-out="200" '
+                    'hx-swap-oob="true" hidden></span>')
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_cancelled_stages_text_so_far_shows_no_literal_asterisk(make_stream: Any) -> None:
+    from reports.live import fragments as live
+
+    stream = make_stream()
+    Stage.objects.filter(stream=stream, key="sections").update(
+        status=StageStatus.CANCELLED, output="## Where\n\n*This section answers: Where does"
+    )
+    html = live.render_component(stream)
+    assert "<em>This section answers: Where does</em>" in html

@@ -164,3 +164,25 @@ def test_a_reload_mid_stream_never_shows_less_text_nor_a_literal_asterisk(
     page.goto(url, wait_until="domcontentloaded")
     after = len(page.locator("li.stage-running .stage-output.live").first.text_content() or "")
     assert after >= before - 5  # (whitespace of the render aside)
+
+
+def test_sign_up_and_log_out_say_so_where_a_phone_shows_it(
+    browser_page: Any, site: ServerProcess
+) -> None:
+    """Issue 31, item 15: the log-in form after a sign-up had the username empty, and
+    logging out said nothing (on a phone a message at the top is scrolled past)."""
+    page = browser_page
+    page.set_viewport_size(PHONE)
+    page.goto(site.url + "/accounts/signup/")
+    page.fill("#id_username", "kb-phone")
+    page.fill("#id_password1", "a-long-passphrase-42")
+    page.fill("#id_password2", "a-long-passphrase-42")
+    page.click("button[type=submit]")
+    expect(page.locator("#id_username")).to_have_value("kb-phone")
+    expect(page.locator("#id_password")).to_be_focused()
+    expect(page.get_by_text("Your account is ready")).to_be_in_viewport()
+    page.fill("#id_password", "a-long-passphrase-42")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/accounts/" not in url)
+    page.get_by_role("button", name="Log out kb-phone").click()
+    expect(page.get_by_text("You are logged out")).to_be_in_viewport()

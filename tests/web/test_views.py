@@ -175,6 +175,7 @@ def test_the_log_in_page_after_sign_up_has_the_new_username_filled_in() -> None:
     page = response.content.decode()
     assert 'name="username" value="fresh"' in page
     assert "Your account is ready" in page
+    assert "landing-intro" not in page  # the form first, not the "Sign up" pitch
     # Another browser's log-in page knows nothing of it.
     assert 'value="fresh"' not in Client().get("/accounts/login/").content.decode()
     client.post("/accounts/login/", {"username": "fresh", "password": password})

@@ -124,8 +124,8 @@ SUMMARY_ITEMS: list[tuple[str, str, str]] = [
     ("tokens_in", "Tokens in", "int"),
     ("tokens_out", "Tokens out", "int"),
     ("tokens_cached", "Tokens cached", "int"),
-    ("cost_usd", "Cost", "usd"),
-    ("cache_saved_usd", "Saved by prompt caching", "saving"),
+    ("cost_usd", "Cost (USD)", "usd"),
+    ("cache_saved_usd", "Saved by prompt caching (USD)", "saving"),
 ]
 
 
