@@ -48,6 +48,8 @@ def forecast_context(job_type: str, data: Mapping[str, Any] | None = None) -> di
         "stages": rows,
         "total_cost": cost_label(forecast.cost_usd, forecast.model),
         "total_tokens": sum(row["tokens"] for row in rows),
+        # Some stages have history and others none: those are estimated.
+        "estimated": [row["title"] for row in rows if not row["runs"]] if forecast.runs else [],
     }
 
 
