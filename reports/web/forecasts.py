@@ -4,6 +4,7 @@ and in total, shown before Generate and refreshed (htmx) as the inputs change.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -12,9 +13,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from reports.domain.money import usd_label
+from reports.models import StreamingJob
 from reports.pipelines import UnknownJobType, get_pipeline
 from reports.providers.pricing import is_free
-from reports.streams.forecast import Forecast, forecast_job
+from reports.streams.forecast import Forecast, forecast_job, forecast_rerun
 
 # The panel's inside: swapped into the panel, which stays (and keeps its trigger).
 TEMPLATE = "reports/_forecast.html#body"
@@ -48,7 +50,18 @@ def forecast_context(job_type: str, data: Mapping[str, Any] | None = None) -> di
         "stages": rows,
         "total_cost": cost_label(forecast.cost_usd, forecast.model),
         "total_tokens": sum(row["tokens"] for row in rows),
+        # Some stages have history and others none: those are estimated.
+        "estimated": [row["title"] for row in rows if not row["runs"]] if forecast.runs else [],
     }
+
+
+def rerun_context(stream: StreamingJob, keys: list[str]) -> dict[str, Any]:
+    """What running ``keys`` of ``stream`` again will cost and take, as labels."""
+    forecast = forecast_rerun(stream, keys)
+    model = forecast["basis"]["model"]
+    cost = forecast["cost_usd"]
+    return {"cost": cost_label(None if cost is None else Decimal(cost), model),
+            "seconds": forecast["seconds"], "runs": forecast["basis"]["runs"]}
 
 
 @require_POST

@@ -3,7 +3,8 @@
 // and "Live events" there; how to use it: docs/javascript-client.md.
 
 /** A stream's status; `"idle"` until the client has a stream. */
-export type StreamStatus = "idle" | "pending" | "running" | "completed" | "failed" | "cancelled";
+export type StreamStatus =
+  | "idle" | "pending" | "running" | "completed" | "failed" | "cancelled" | "awaiting_review";
 export type StageStatus = "pending" | "running" | "completed" | "failed" | "cancelled" | "skipped";
 
 /** One stage of the snapshot, plus the text and data the client has of it. */
@@ -61,6 +62,8 @@ export interface StreamSnapshot {
   queue_position: number | null;
   /** What the stream may spend in USD (six decimals), null for no cap. */
   budget_usd: string | null;
+  /** Stages that are written and wait for their owner's review (review points). */
+  awaiting_review: string[];
   stages: Omit<Stage, "output" | "data">[];
 }
 

@@ -8,7 +8,9 @@
 // events (/api/streams/<id>/events/, resumed with Last-Event-ID).
 
 const ACTIVE = new Set(["pending", "running"]);
-const FINAL_EVENTS = new Set(["stream.completed", "stream.failed", "stream.cancelled"]);
+const FINAL_EVENTS = new Set([
+  "stream.completed", "stream.failed", "stream.cancelled", "stream.awaiting_review",
+]);
 // Answers after which trying again cannot help.
 const PERMANENT = new Set([401, 403, 404]);
 

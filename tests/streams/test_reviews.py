@@ -233,6 +233,8 @@ def test_the_card_shows_the_wait_and_reviews_from_it(
     assert "Waiting for your review of Outline" in page
     assert f'action="/streams/{stream.pk}/stages/outline/review/"' in page
     assert "Approve and go on" in page and "Write it again" in page
+    # The rerun's forecast, before the click (the fake model has no price; its one run).
+    assert "Writing it again: no price set, about 0 s (forecast from 1 run)." in page
 
     url = f"/streams/{stream.pk}/stages/outline/review/"
     broken = client.post(url, csrf_form(client, {"action": "edit", "text": '{"sections": []}'}),

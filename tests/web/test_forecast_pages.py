@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from reports.models import StreamingJob, StreamStatus
+from reports.models import Stage, StreamingJob, StreamStatus
 from reports.streams import eta
 from tests.conftest import REPORT_INPUT, csrf_form
 
@@ -95,3 +95,14 @@ def test_analytics_puts_forecasts_beside_what_runs_cost(staff_user: User) -> Non
     assert "<strong data-cost-ratio>135%</strong>" in section
     assert "<strong data-time-ratio>150%</strong>" in section
     assert section.count("<tr>") == 1 + 3
+
+
+def test_the_panel_says_how_many_runs_it_draws_on_and_what_it_estimates(user: User) -> None:
+    from tests.streams.test_forecast import past_run
+
+    for seconds in (10.0, 30.0):
+        past_run(user, tokens=1000, cost="0.01", seconds=seconds)
+    Stage.objects.filter(key="summary").delete()  # no history for the summary
+    html = signed_in(user).get("/reports/new/").content.decode()
+    assert "Medians of the last 2 runs with house-model" in html
+    assert "estimated from prompt sizes and output limits for Executive summary." in html

@@ -15,7 +15,7 @@ from reports.live import fragments as live
 from reports.models import StreamingJob
 from reports.streams.costs import stage_cost, stream_cost, version_cost
 from reports.streams.snapshot import budget_of
-from reports.web.forecasts import forecast_context
+from reports.web.forecasts import forecast_context, rerun_context
 
 register = template.Library()
 
@@ -108,6 +108,12 @@ def budget(stream: StreamingJob) -> Decimal | None:
 def suggested_budget(value: Decimal | None) -> str:
     """A higher budget to offer when one was reached: twice the old one."""
     return "" if value is None else f"{(value * 2).normalize():f}"
+
+
+@register.filter
+def rerun_forecast(stream: StreamingJob, key: str) -> dict[str, Any]:
+    """The forecast of writing the stage ``key`` of ``stream`` again (labels)."""
+    return rerun_context(stream, [key])
 
 
 @register.filter
