@@ -348,12 +348,12 @@ def worker(cluster: Cluster) -> Iterator[Proc]:
     proc.stop()
 
 
-def wait_status(cluster: Cluster, stream_id: str, status: str, timeout: float = 40) -> None:
+def wait_status(cluster: Cluster, stream_id: str, status: str, timeout: float = 90) -> None:
     def reached() -> bool:
         return cluster.stream_row(stream_id)["status"] == status
 
     wait_for(reached, timeout=timeout, interval=0.1)
 
 
-def check(condition: Callable[[], Any], timeout: float = 20.0) -> Any:
+def check(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
     return wait_for(condition, timeout=timeout, interval=0.05)

@@ -22,7 +22,9 @@ from tests.distributed.conftest import (
 # One cluster (database, Daphne, workers) per test session: every test that uses it
 # runs on the same pytest-xdist worker.
 pytestmark = [
-    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed")
+    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed"),
+    # (The first test starts the cluster; a busy machine makes every start slower.)
+    pytest.mark.timeout(300),
 ]
 
 TERMINAL = "stream.completed"
@@ -74,12 +76,16 @@ async def test_two_web_processes_deliver_the_same_events(
     )
 
     # Each watcher may have joined at a different seq: compare from the later snapshot.
+    # The boundary events are the same; the text may come in other pieces (a process
+    # that finds a gap in the deltas repairs it from the checkpoint, or sends a snapshot).
     start = max(first[0]["seq"], second[0]["seq"])
-    tail = [[(m["seq"], m["type"], m.get("text")) for m in events_after_snapshot(messages)
-             if m["seq"] > start] for messages in (first, second)]
+    tail = [[(m["seq"], m["type"], m.get("stage")) for m in events_after_snapshot(messages)
+             if m["seq"] > start and m["type"] != "stage.delta"]
+            for messages in (first, second)]
     assert tail[0] == tail[1]
     assert tail[0][-1][1] == TERMINAL
-    assert any(kind == "stage.delta" for _, kind, _ in tail[0])
+    for messages in (first, second):
+        assert any(m["type"] == "stage.delta" and m["seq"] > start for m in messages)
     other.proc.stop()
 
 
@@ -87,7 +93,7 @@ def test_redelivered_task_never_runs_a_stream_twice(
     cluster: Cluster, web: Web, worker: Proc
 ) -> None:
     stream_id = web.create_stream(title="Redelivery")
-    wait_for(lambda: cluster.stream_row(stream_id)["status"] == "running", timeout=20)
+    wait_for(lambda: cluster.stream_row(stream_id)["status"] == "running", timeout=60)
     # The same message again, twice, while the first copy runs (what the broker does
     # after visibility_timeout, or a producer retry), and once more after it finished.
     redelivered = cluster.send_run_task(stream_id)
@@ -113,7 +119,7 @@ def wait_for_text_in(cluster: Cluster, stream_id: str, key: str) -> None:
         )
         return bool(rows) and rows[0][0] == "running" and rows[0][1] > 0
 
-    wait_for(mid_stage, timeout=30, interval=0.1)
+    wait_for(mid_stage, timeout=60, interval=0.1)
 
 
 def test_killed_worker_is_replaced_without_repeating_completed_stages(

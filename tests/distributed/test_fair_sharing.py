@@ -18,7 +18,9 @@ from tests.distributed.conftest import Cluster, Proc, Web, check
 # One cluster (database, Daphne, workers) per test session: every test that uses it
 # runs on the same pytest-xdist worker.
 pytestmark = [
-    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed")
+    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed"),
+    # (The first test starts the cluster; a busy machine makes every start slower.)
+    pytest.mark.timeout(300),
 ]
 
 QUOTA = {"MAX_ACTIVE_STREAMS_PER_USER": "3", "STREAMS_PER_USER_PER_MINUTE": "0"}

@@ -24,7 +24,9 @@ from tests.distributed.conftest import PASSWORD, ROOT, Cluster, Web
 
 # The session's cluster: on the same pytest-xdist worker as the other distributed tests.
 pytestmark = [
-    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed")
+    pytest.mark.services, pytest.mark.subprocess, pytest.mark.xdist_group("distributed"),
+    # (The first test starts the cluster; a busy machine makes every start slower.)
+    pytest.mark.timeout(300),
 ]
 
 SLOW_RECHECK = {"ACCESS_RECHECK_SECONDS": "120"}
