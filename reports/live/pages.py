@@ -134,7 +134,8 @@ class LivePageConsumer(StreamWatcherConsumer):
         if key is None:
             return
         pair = (stream_id, key)
-        has_box = f'id="{output_target(stream_id, key)}"' in html
+        # (A row without the live box holds an empty, hidden stand-in: _stage.html.)
+        has_box = f'id="{output_target(stream_id, key)}" class="stage-output ' in html
         if kind in (EventType.STAGE_RETRYING, EventType.STAGE_WAITING) and has_box:
             # Still running: the row shows the checkpoint; the newer text follows.
             self.text_sent[pair] = -1

@@ -186,7 +186,7 @@ async def test_live_page_socket_sends_html_fragments(
         html = await communicator.receive_from(timeout=15)
         assert str(theirs.pk) not in html
         fragments.append(html)
-        if f'id="stage-{mine.pk}-brief-output"' in html:
+        if f'id="stage-{mine.pk}-brief-output" class="stage-output ' in html:
             box_drawn.set()
         if "the document is ready" in html:
             break

@@ -166,7 +166,7 @@ async def test_a_delta_for_a_stage_the_page_shows_finished_sends_nothing(
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     snapshot = await communicator.receive_from(timeout=5)
-    assert f'id="stage-{stream.pk}-context-output"' not in snapshot
+    assert f'id="stage-{stream.pk}-context-output" class="stage-output ' not in snapshot
 
     layer = get_channel_layer()
     assert layer is not None
@@ -185,7 +185,7 @@ async def test_a_delta_for_a_stage_the_page_shows_finished_sends_nothing(
     await communicator.disconnect()
     assert f'id="stage-{stream.pk}-context"' in frames[0]
     assert f'id="stage-{stream.pk}-outline"' in frames[1]
-    assert not any("context-output" in frame for frame in frames)
+    assert not any('context-output" hx-swap-oob' in frame for frame in frames)
 
 
 @pytest.mark.django_db(transaction=True)
