@@ -31,6 +31,19 @@ async def no_checkpoint(stream_id: str, key: str) -> str:
     raise AssertionError("the checkpoint was read although the text was whole")
 
 
+async def open_page_socket(
+    asgi_app: Any, stream: Any, user: User, query: str = ""
+) -> tuple[WebsocketCommunicator, str]:
+    """A page's live socket to ``stream``, logged in as ``user``, and its snapshot."""
+    cookie = await database_sync_to_async(session_cookie)(user)
+    communicator = WebsocketCommunicator(
+        asgi_app, f"/ws/live/?{query}streams={stream.pk}", headers=[ORIGIN, cookie]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    return communicator, await communicator.receive_from(timeout=5)
+
+
 @pytest.fixture
 def texts() -> RunningTexts:
     running = RunningTexts(interval=0.3)
@@ -113,13 +126,7 @@ async def test_a_page_socket_gets_rendered_text_not_one_render_per_delta(
     await database_sync_to_async(
         Stage.objects.filter(stream=stream, key="context").update
     )(status=StageStatus.RUNNING)
-    cookie = await database_sync_to_async(session_cookie)(user)
-    communicator = WebsocketCommunicator(
-        asgi_app, f"/ws/live/?streams={stream.pk}", headers=[ORIGIN, cookie]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    snapshot = await communicator.receive_from(timeout=5)
+    communicator, snapshot = await open_page_socket(asgi_app, stream, user)
     target = f'id="stage-{stream.pk}-context-output"'
     assert target in snapshot
 
@@ -159,13 +166,7 @@ async def test_a_delta_for_a_stage_the_page_shows_finished_sends_nothing(
     await database_sync_to_async(
         Stage.objects.filter(stream=stream, key="context").update
     )(status=StageStatus.COMPLETED, output="## Context")
-    cookie = await database_sync_to_async(session_cookie)(user)
-    communicator = WebsocketCommunicator(
-        asgi_app, f"/ws/live/?streams={stream.pk}", headers=[ORIGIN, cookie]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    snapshot = await communicator.receive_from(timeout=5)
+    communicator, snapshot = await open_page_socket(asgi_app, stream, user)
     assert f'id="stage-{stream.pk}-context-output" class="stage-output ' not in snapshot
 
     layer = get_channel_layer()
@@ -202,13 +203,7 @@ async def test_tokens_move_with_the_text_and_a_retry_notice_goes_when_the_retry_
     await database_sync_to_async(StreamingJob.objects.filter(pk=stream.pk).update)(
         status="running", tokens_out=100
     )
-    cookie = await database_sync_to_async(session_cookie)(user)
-    communicator = WebsocketCommunicator(
-        asgi_app, f"/ws/live/?streams={stream.pk}", headers=[ORIGIN, cookie]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    snapshot = await communicator.receive_from(timeout=5)
+    communicator, snapshot = await open_page_socket(asgi_app, stream, user)
     live = f'id="stream-{stream.pk}-live-context"'
     assert live in snapshot and f'id="stream-{stream.pk}-tokens" data-tokens-out="100"' in snapshot
 
@@ -284,13 +279,7 @@ async def test_a_card_page_gets_the_running_stages_tokens_without_its_text(
     await database_sync_to_async(StreamingJob.objects.filter(pk=stream.pk).update)(
         status="running"
     )
-    cookie = await database_sync_to_async(session_cookie)(user)
-    communicator = WebsocketCommunicator(
-        asgi_app, f"/ws/live/?details=0&streams={stream.pk}", headers=[ORIGIN, cookie]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    await communicator.receive_from(timeout=5)  # the snapshot
+    communicator, _ = await open_page_socket(asgi_app, stream, user, "details=0&")
     layer = get_channel_layer()
     assert layer is not None
     event = make_event(EventType.STAGE_DELTA, seq=1, stream_id=stream.pk, stage="context",
